@@ -1,0 +1,84 @@
+"""The Quart application factory."""
+
+from __future__ import annotations
+
+import time
+
+from quart import Quart, g, url_for
+
+from . import __version__, errors, security
+from .config import Config, load_config
+from .db import Database, DatabaseUnavailable, QueryCatalog
+from .gateway.state import GatewayState
+from .paths import SQL_QUERIES, STATIC, TEMPLATES
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def create_app(config: Config | None = None) -> Quart:
+    config = config or load_config()
+    app = Quart(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
+    app.config.update(
+        CLAWTROL=config,
+        SECRET_KEY=config.session_secret,
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        SESSION_COOKIE_SECURE=config.secure_cookies,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        TEMPLATES_AUTO_RELOAD=not config.is_production,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False
+
+    db = Database(config.database_url, QueryCatalog.load(SQL_QUERIES, "sqlite" if config.is_sqlite else "postgres"))
+    app.extensions["db"] = db
+    app.extensions["gateway_state"] = GatewayState()
+    app.extensions["started_at"] = time.monotonic()
+
+    @app.before_serving
+    async def open_database() -> None:
+        await db.connect()
+
+    @app.after_serving
+    async def close_database() -> None:
+        await db.disconnect()
+
+    if db.is_sqlite:
+        # SQLite connections are opened per acquire (one thread each): pin one for the whole request.
+        @app.before_request
+        async def pin_connection() -> None:
+            pinned = db.connection()
+            try:
+                await pinned.__aenter__()
+            except DatabaseUnavailable:
+                return  # each query will report it (503), and /api/health can still answer
+            g.db_connection = pinned
+
+        @app.teardown_request
+        async def release_connection(exc: BaseException | None) -> None:
+            pinned = g.pop("db_connection", None)
+            if pinned is not None:
+                await pinned.__aexit__(None, None, None)
+
+    @app.context_processor
+    def layout_context() -> dict:
+        return {"app_version": __version__, "nav_items": _nav_items(app)}
+
+    errors.install(app)
+    security.install(app)
+
+    from .blueprints import health, pages
+
+    app.register_blueprint(health.blueprint)
+    app.register_blueprint(pages.blueprint)
+    return app
+
+
+# (label, endpoint) of the main navigation; an entry shows once its blueprint is registered.
+NAVIGATION = [
+    ("Status", "pages.status"),
+]
+
+
+def _nav_items(app: Quart) -> list[tuple[str, str]]:
+    return [(label, url_for(endpoint)) for label, endpoint in NAVIGATION if endpoint in app.view_functions]

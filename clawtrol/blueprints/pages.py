@@ -1,0 +1,27 @@
+"""Pages that belong to no other area: the landing redirect and the system status page."""
+
+from quart import Blueprint, current_app, redirect, render_template, url_for
+
+from .. import health
+from ..db import current_db
+
+blueprint = Blueprint("pages", __name__)
+
+
+@blueprint.get("/")
+async def index():
+    return redirect(url_for("pages.status"))
+
+
+@blueprint.get("/status")
+async def status():
+    report = await health.check()
+    migrations = await current_db().all("migrations.applied") if report["db"]["connected"] else []
+    config = current_app.config["CLAWTROL"]
+    return await render_template(
+        "pages/status.html",
+        report=report,
+        migrations=migrations,
+        dialect="SQLite" if config.is_sqlite else "PostgreSQL",
+        gateway_url=config.gateway_url,
+    )

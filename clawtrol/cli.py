@@ -1,0 +1,102 @@
+"""The `clawtrol` command: serve, db upgrade (more subcommands join as areas land)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from . import __version__, logs
+from .config import ConfigError, Config, load_config
+from .db import Database, DatabaseUnavailable, QueryCatalog
+from .db import migrations
+from .paths import SQL_MIGRATIONS, SQL_QUERIES
+
+log = logging.getLogger("clawtrol")
+
+
+def open_database(config: Config) -> Database:
+    return Database(config.database_url, QueryCatalog.load(SQL_QUERIES, "sqlite" if config.is_sqlite else "postgres"))
+
+
+async def _upgrade(config: Config) -> list[migrations.Migration]:
+    if config.is_sqlite:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+    db = open_database(config)
+    await db.connect()
+    try:
+        return await migrations.upgrade(db, SQL_MIGRATIONS)
+    finally:
+        await db.disconnect()
+
+
+def cmd_db_upgrade(config: Config, args: argparse.Namespace) -> int:
+    applied = asyncio.run(_upgrade(config))
+    for migration in applied:
+        print(f"applied {migration.version:04d}_{migration.name}")
+    print("database is up to date" if not applied else f"{len(applied)} migration(s) applied")
+    return 0
+
+
+def cmd_serve(config: Config, args: argparse.Namespace) -> int:
+    from hypercorn.config import Config as HypercornConfig
+    from hypercorn.run import run
+
+    applied = asyncio.run(_upgrade(config))
+    if applied:
+        log.info("applied %d migration(s) at start", len(applied))
+    hyper = HypercornConfig()
+    hyper.bind = [f"[{config.host}]:{config.port}" if ":" in config.host else f"{config.host}:{config.port}"]
+    hyper.application_path = "clawtrol.asgi:app"
+    # workers=0 runs the server in this process; more spawn that many worker processes.
+    hyper.workers = 0 if config.workers == 1 else config.workers
+    hyper.graceful_timeout = 10
+    hyper.accesslog = logging.getLogger("hypercorn.access")
+    hyper.errorlog = logging.getLogger("hypercorn.error")
+    hyper.access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
+    log.info("serving Mission Clawtrol %s on http://%s:%d (%s, %d worker(s))", __version__, config.host,
+             config.port, "SQLite" if config.is_sqlite else "PostgreSQL", config.workers)
+    return run(hyper)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clawtrol", description="Mission Clawtrol command center.")
+    parser.add_argument("--version", action="version", version=f"clawtrol {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="apply migrations, then serve the app with Hypercorn")
+    serve.add_argument("--host", help="address to bind (default $HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default $PORT or 3001)")
+    serve.add_argument("--workers", type=int, help="worker processes (default $CLAWTROL_WORKERS or 1)")
+    serve.set_defaults(handler=cmd_serve)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="apply pending schema migrations")
+    upgrade.set_defaults(handler=cmd_db_upgrade)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Command-line overrides go through the environment so that worker processes see them too.
+    for name, value in (("HOST", getattr(args, "host", None)), ("PORT", getattr(args, "port", None)),
+                        ("CLAWTROL_WORKERS", getattr(args, "workers", None))):
+        if value is not None:
+            os.environ[name] = str(value)
+    try:
+        config = load_config()
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"clawtrol: configuration error: {problem}", file=sys.stderr)
+        return 2
+    logs.configure(config.log_level)
+    try:
+        return args.handler(config, args) or 0
+    except DatabaseUnavailable as error:
+        print(f"clawtrol: cannot reach the database: {error}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        return 130

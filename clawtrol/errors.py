@@ -1,0 +1,82 @@
+"""Error responses: JSON for /api, HTML pages for people, and never a stack trace for either."""
+
+from __future__ import annotations
+
+import logging
+
+from quart import Quart, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from .db import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """A client error with a message naming the field and the reason (400 unless told otherwise)."""
+
+    def __init__(self, message: str, status: int = 400, *, field: str | None = None,
+                 code: str | None = None, extra: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.field = field
+        self.code = code
+        self.extra = extra or {}
+
+    def body(self) -> dict:
+        body = {"error": self.message, **self.extra}
+        if self.field:
+            body["field"] = self.field
+        if self.code:
+            body["code"] = self.code
+        return body
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/api"
+
+
+async def _page(status: int, title: str, message: str):
+    return await render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+async def respond(status: int, title: str, message: str, body: dict | None = None):
+    if wants_json():
+        return body or {"error": message}, status
+    return await _page(status, title, message)
+
+
+def install(app: Quart) -> None:
+    @app.errorhandler(ApiError)
+    async def api_error(error: ApiError):
+        return await respond(error.status, "Request refused", error.message, error.body())
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException):
+        status = error.code or 500
+        messages = {
+            400: "The request was malformed.",
+            404: "There is nothing at this address.",
+            405: "This address does not accept that method.",
+            413: "The request body is too large.",
+            415: "Unsupported content type.",
+        }
+        message = messages.get(status, error.name)
+        if status == 400 and error.description and wants_json():
+            message = f"Bad request: {error.description}"
+        response = await respond(status, error.name, message)
+        return response
+
+    @app.errorhandler(DatabaseUnavailable)
+    async def database_unavailable(error: DatabaseUnavailable):
+        log.error("database unavailable: %s", error)
+        body, status = await respond(503, "Service unavailable",
+                                     "The database is unreachable; try again in a moment.")
+        return body, status, {"Retry-After": "5"}
+
+    @app.errorhandler(Exception)
+    async def unexpected(error: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return await respond(500, "Something went wrong",
+                             "An unexpected error occurred. It has been logged.")

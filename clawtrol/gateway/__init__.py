@@ -1,0 +1,1 @@
+"""The OpenClaw gateway connection."""

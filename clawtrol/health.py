@@ -1,0 +1,40 @@
+"""The service's health: database reachability and latency, gateway connection, version, uptime."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from quart import current_app
+
+from . import __version__
+from .clock import now_iso
+from .db import current_db
+
+log = logging.getLogger(__name__)
+
+SLOW_DATABASE_MS = 200
+
+
+async def check() -> dict:
+    db_report: dict = {"connected": False, "responseMs": None}
+    try:
+        db_report["responseMs"] = round(await current_db().ping(), 2)
+        db_report["connected"] = True
+    except Exception as exc:  # any failure means "unhealthy", reported rather than raised
+        log.warning("health check: database unreachable: %s", exc)
+    gateway = current_app.extensions["gateway_state"]
+    if not db_report["connected"]:
+        status = "unhealthy"
+    elif db_report["responseMs"] > SLOW_DATABASE_MS or not gateway.connected:
+        status = "degraded"
+    else:
+        status = "healthy"
+    return {
+        "status": status,
+        "db": db_report,
+        "gateway": gateway.as_json(),
+        "version": __version__,
+        "uptime": round(time.monotonic() - current_app.extensions["started_at"], 1),
+        "timestamp": now_iso(),
+    }

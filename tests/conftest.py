@@ -1,0 +1,151 @@
+"""Shared fixtures. Every test gets its own freshly migrated database:
+
+- SQLite (default): a copy of a migrated template file in the test's tmp dir.
+- PostgreSQL, when TEST_DATABASE_URL is set (e.g. postgresql://postgres@127.0.0.1:5432/clawtrol_test):
+  a `CREATE DATABASE ... TEMPLATE` clone on that server, dropped afterwards. The suite needs the right
+  to create databases there; the database named in the URL is only used to connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from clawtrol.app import create_app
+from clawtrol.config import Config, load_config
+from clawtrol.db import Database, QueryCatalog
+from clawtrol.db.migrations import upgrade
+from clawtrol.paths import SQL_MIGRATIONS, SQL_QUERIES
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
+BACKEND = "postgres" if TEST_DATABASE_URL else "sqlite"
+SESSION_SECRET = "test-secret-" + "x" * 40
+
+
+def pg_url(database: str) -> str:
+    parts = urlsplit(TEST_DATABASE_URL)
+    return urlunsplit(("postgresql", parts.netloc, "/" + database, parts.query, ""))
+
+
+async def pg_admin(*statements: str) -> None:
+    conn = await asyncpg.connect(pg_url(urlsplit(TEST_DATABASE_URL).path.lstrip("/")))
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def migrate(url: str) -> None:
+    db = Database(url, QueryCatalog.load(SQL_QUERIES, "sqlite" if url.startswith("sqlite") else "postgres"))
+    await db.connect()
+    try:
+        await upgrade(db, SQL_MIGRATIONS)
+    finally:
+        await db.disconnect()
+
+
+@pytest.fixture(scope="session")
+def template_database(tmp_path_factory) -> str:
+    """A migrated database that per-test databases are cloned from."""
+    if BACKEND == "sqlite":
+        path = tmp_path_factory.mktemp("template") / "template.db"
+        asyncio.run(migrate(f"sqlite:///{path}"))
+        yield str(path)
+        return
+    name = f"clawtrol_tpl_{os.getpid()}"
+    asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'))
+    asyncio.run(migrate(pg_url(name)))
+    yield name
+    asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def empty_database_url(tmp_path) -> str:
+    """A database with no tables at all (for migration tests)."""
+    if BACKEND == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    name = f"clawtrol_t_{uuid.uuid4().hex[:12]}"
+    await pg_admin(f'CREATE DATABASE "{name}"')
+    yield pg_url(name)
+    await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def database_url(template_database, tmp_path) -> str:
+    if BACKEND == "sqlite":
+        target = tmp_path / "clawtrol.db"
+        shutil.copyfile(template_database, target)
+        yield f"sqlite:///{target}"
+        return
+    name = f"clawtrol_t_{uuid.uuid4().hex[:12]}"
+    await pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    yield pg_url(name)
+    await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_environ(database_url: str, data_dir: Path, **overrides: str) -> dict[str, str]:
+    environ = {
+        "CLAWTROL_ENV": "production",
+        "DATABASE_URL": database_url,
+        "CLAWTROL_DATA_DIR": str(data_dir),
+        "SESSION_SECRET": SESSION_SECRET,
+        "PUBLIC_URL": "http://localhost:3001",
+        "GITHUB_CLIENT_ID": "test-client-id",
+        "GITHUB_CLIENT_SECRET": "test-client-secret",
+        "GITHUB_URL": "http://github.test",
+        "GITHUB_API_URL": "http://api.github.test",
+        "GATEWAY_URL": "ws://127.0.0.1:9",
+    }
+    environ.update(overrides)
+    return environ
+
+
+@pytest.fixture
+def config(database_url, tmp_path) -> Config:
+    return load_config(make_environ(database_url, tmp_path / "data"), env_file=None)
+
+
+@pytest.fixture
+async def app(config):
+    application = create_app(config)
+    async with application.test_app():
+        yield application
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def db(app) -> Database:
+    return app.extensions["db"]
+
+
+# --- every named query must be executed by the suite on each backend -----------------------------
+
+def _is_full_run(config: pytest.Config) -> bool:
+    option = config.option
+    if option.keyword or option.markexpr or getattr(option, "lf", False) or option.deselect:
+        return False
+    return all(Path(arg).resolve() == Path(config.rootpath, "tests").resolve() for arg in config.args)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if exitstatus != 0 or not _is_full_run(session.config):
+        return
+    loaded = QueryCatalog.load(SQL_QUERIES, BACKEND).names()
+    missing = sorted(loaded - Database.executed)
+    if missing:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        reporter.write_line(f"named queries never executed on {BACKEND}: {', '.join(missing)}", red=True)
+        session.exitstatus = 1

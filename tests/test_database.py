@@ -1,0 +1,131 @@
+"""The data layer: named queries, helpers, transactions and concurrency, on the configured backend."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from clawtrol import audit
+from clawtrol.audit import Actor
+from clawtrol.db import Database, QueryCatalog, UniqueViolation
+from clawtrol.db.catalog import parse_file
+from clawtrol.paths import SQL_QUERIES
+
+
+@pytest.fixture
+async def plain_db(database_url):
+    database = Database(database_url, QueryCatalog.load(SQL_QUERIES, "sqlite" if database_url.startswith("sqlite") else "postgres"))
+    await database.connect()
+    yield database
+    await database.disconnect()
+
+
+def test_parse_named_queries():
+    queries = parse_file("things", """
+-- name: get_one
+-- Fetch one thing.
+SELECT * FROM things WHERE id = :id AND kind = :kind;
+
+-- name: count_all
+SELECT count(*) FROM things WHERE created_at::text = :ts
+""")
+    assert [q.name for q in queries] == ["things.get_one", "things.count_all"]
+    assert queries[0].params == {"id", "kind"}
+    assert "Fetch one thing" not in queries[0].sql
+    assert queries[1].params == {"ts"}  # ::text is a cast, not a parameter
+
+
+def test_literal_percent_is_refused():
+    with pytest.raises(ValueError, match="pass LIKE patterns as parameters"):
+        parse_file("bad", "-- name: q\nSELECT * FROM t WHERE name LIKE 'a%'")
+
+
+def test_duplicate_names_are_refused(tmp_path):
+    (tmp_path / "a.sql").write_text("-- name: q\nSELECT 1\n-- name: q\nSELECT 2\n")
+    with pytest.raises(ValueError, match="defined twice"):
+        QueryCatalog.load(tmp_path, "sqlite")
+
+
+def test_every_query_file_parses_for_both_dialects():
+    for dialect in ("sqlite", "postgres"):
+        names = QueryCatalog.load(SQL_QUERIES, dialect).names()
+        assert "health.ping" in names
+    assert "migrations.lock" in QueryCatalog.load(SQL_QUERIES, "postgres").names()
+    assert "migrations.lock" not in QueryCatalog.load(SQL_QUERIES, "sqlite").names()
+
+
+async def test_wrong_parameters_name_the_problem(plain_db):
+    with pytest.raises(TypeError, match=r"missing parameters \['key'\]"):
+        await plain_db.one("settings.get")
+    with pytest.raises(TypeError, match=r"unknown parameters \['nope'\]"):
+        await plain_db.one("settings.get", key="x", nope=1)
+    with pytest.raises(KeyError, match="no query named"):
+        await plain_db.one("settings.does_not_exist")
+
+
+async def test_helpers_return_plain_values(plain_db):
+    assert await plain_db.value("health.ping") == 1
+    assert await plain_db.one("settings.get", key="humanHourlyRate") == {"value": "100"}
+    assert await plain_db.one("settings.get", key="missing") is None
+    changed = await plain_db.changed("settings.upsert", key="k", value="v", updated_at="2026-01-01T00:00:00.000Z",
+                                     updated_by=None)
+    assert changed == 1
+    rows = await plain_db.all("settings.list")
+    assert [row["key"] for row in rows] == ["humanHourlyRate", "k"]
+    assert all(isinstance(row, dict) for row in rows)
+    # A conditional update that matches nothing reports 0 rows, on both backends.
+    assert await plain_db.changed("settings.lock", key="missing") == 0
+
+
+async def test_list_parameters_expand(plain_db):
+    for key in ("a", "b", "c"):
+        await plain_db.changed("settings.upsert", key=key, value=key.upper(), updated_at="t", updated_by=None)
+    rows = await plain_db.all("settings.get_many", keys=["c", "a", "zz"])
+    assert rows == [{"key": "a", "value": "A"}, {"key": "c", "value": "C"}]
+    assert await plain_db.all("settings.get_many", keys=("b",)) == [{"key": "b", "value": "B"}]
+    assert await plain_db.all("settings.get_many", keys=[]) == []
+
+
+async def test_unique_violation_is_one_exception_type(plain_db):
+    await audit.record(plain_db, audit.SYSTEM, "x")
+    with pytest.raises(UniqueViolation):
+        await plain_db.changed("migrations.record", version=1, name="again", applied_at="t")
+
+
+async def test_transaction_rolls_back_everything(plain_db):
+    with pytest.raises(RuntimeError):
+        async with plain_db.transaction():
+            await plain_db.changed("settings.upsert", key="half", value="1", updated_at="t", updated_by=None)
+            await audit.record(plain_db, audit.SYSTEM, "settings.changed", "setting", "half")
+            raise RuntimeError("boom")
+    assert await plain_db.one("settings.get", key="half") is None
+    assert await plain_db.all("audit.for_entity", entity_type="setting", entity_id="half", limit=5) == []
+
+
+async def test_audit_details_round_trip_as_json(plain_db):
+    actor = Actor(kind="user", label="ana", user_id=None, ip="10.0.0.1", user_agent="pytest")
+    await audit.record(plain_db, actor, "task.updated", "task", "t1", {"fields": ["title"], "n": 1})
+    [row] = await plain_db.all("audit.for_entity", entity_type="task", entity_id="t1", limit=5)
+    assert json.loads(row["details"]) == {"fields": ["title"], "n": 1}
+    assert row["ip"] == "10.0.0.1" and row["actor_label"] == "ana"
+
+
+async def test_fifty_concurrent_read_then_write_transactions_lose_nothing(plain_db):
+    """Each writer reads the counter, then writes counter+1 and an audit row, in one transaction."""
+    await plain_db.changed("settings.upsert", key="counter", value="0", updated_at="t", updated_by=None)
+
+    async def writer(n: int) -> None:
+        async with plain_db.transaction():
+            [row] = await plain_db.all("settings.lock", key="counter")
+            await asyncio.sleep(0)  # let the others run between the read and the write
+            await plain_db.changed("settings.upsert", key="counter", value=str(int(row["value"]) + 1),
+                                   updated_at="t", updated_by=None)
+            await audit.record(plain_db, audit.SYSTEM, "counter.incremented", "setting", "counter", {"n": n})
+
+    results = await asyncio.gather(*(writer(n) for n in range(50)), return_exceptions=True)
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    assert (await plain_db.one("settings.get", key="counter"))["value"] == "50"
+    rows = await plain_db.all("audit.for_entity", entity_type="setting", entity_id="counter", limit=100)
+    assert sorted(json.loads(r["details"])["n"] for r in rows) == list(range(50))

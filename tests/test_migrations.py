@@ -1,0 +1,63 @@
+"""Schema migrations: empty → latest, idempotent, and exactly once under concurrent processes."""
+
+from __future__ import annotations
+
+import concurrent.futures
+
+from clawtrol.db import Database, QueryCatalog
+from clawtrol.db.migrations import discover, split_sqlite_script, upgrade
+from clawtrol.paths import SQL_MIGRATIONS, SQL_QUERIES
+
+from .conftest import make_environ
+from .helpers import run_cli
+
+
+def open_db(url: str) -> Database:
+    return Database(url, QueryCatalog.load(SQL_QUERIES, "sqlite" if url.startswith("sqlite") else "postgres"))
+
+
+def test_both_dialects_have_the_same_migrations():
+    sqlite = [(m.version, m.name) for m in discover(SQL_MIGRATIONS / "sqlite")]
+    postgres = [(m.version, m.name) for m in discover(SQL_MIGRATIONS / "postgres")]
+    assert sqlite == postgres and sqlite[0] == (1, "initial")
+
+
+def test_sqlite_script_splitting_keeps_statements_whole():
+    script = "-- comment\nCREATE TABLE a (x TEXT DEFAULT 'a;b');\n\nINSERT INTO a VALUES ('1');\n-- trailing\n"
+    assert split_sqlite_script(script) == ["-- comment\nCREATE TABLE a (x TEXT DEFAULT 'a;b');",
+                                           "INSERT INTO a VALUES ('1');"]
+
+
+async def test_empty_database_upgrades_to_latest_and_second_run_is_a_no_op(empty_database_url):
+    db = open_db(empty_database_url)
+    await db.connect()
+    try:
+        applied = await upgrade(db, SQL_MIGRATIONS)
+        expected = discover(SQL_MIGRATIONS / db.dialect)
+        assert [m.version for m in applied] == [m.version for m in expected]
+        assert await upgrade(db, SQL_MIGRATIONS) == []
+        recorded = await db.all("migrations.applied")
+        assert [row["version"] for row in recorded] == [m.version for m in expected]
+        # The schema is usable: the default hourly rate was seeded.
+        assert await db.one("settings.get", key="humanHourlyRate") == {"value": "100"}
+    finally:
+        await db.disconnect()
+
+
+async def test_concurrent_upgrade_processes_apply_each_migration_once(empty_database_url, tmp_path):
+    environ = make_environ(empty_database_url, tmp_path)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(lambda _: run_cli("db", "upgrade", environ=environ), range(3)))
+    for result in results:
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+    applied_lines = sum(out.stdout.count("applied 0001_initial") for out in results)
+    assert applied_lines == 1
+    assert sum("database is up to date" in out.stdout for out in results) == 2
+    db = open_db(empty_database_url)
+    await db.connect()
+    try:
+        rows = await db.all("migrations.applied")
+        assert [row["version"] for row in rows] == [m.version for m in discover(SQL_MIGRATIONS / db.dialect)]
+    finally:
+        await db.disconnect()
