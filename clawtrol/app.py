@@ -7,6 +7,7 @@ import time
 from quart import Quart, g, url_for
 
 from . import __version__, errors, security
+from .auth import guard
 from .config import Config, load_config
 from .db import Database, DatabaseUnavailable, QueryCatalog
 from .gateway.state import GatewayState
@@ -66,11 +67,12 @@ def create_app(config: Config | None = None) -> Quart:
 
     errors.install(app)
     security.install(app)
+    guard.install(app)
 
-    from .blueprints import health, pages
+    from .blueprints import admin, auth, health, pages
 
-    app.register_blueprint(health.blueprint)
-    app.register_blueprint(pages.blueprint)
+    for area in (health, auth, pages, admin):
+        app.register_blueprint(area.blueprint)
     return app
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import os
 import sys
@@ -61,6 +62,33 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     return run(hyper)
 
 
+async def _create_token(config: Config, name: str, role: str, expires_in_days: int | None) -> tuple[dict, str]:
+    from .audit import Actor
+    from .auth import tokens
+
+    db = open_database(config)
+    await db.connect()
+    try:
+        actor = Actor(kind="system", label=f"cli:{getpass.getuser()}")
+        return await tokens.create(db, actor, *tokens.validate(name, role, expires_in_days))
+    finally:
+        await db.disconnect()
+
+
+def cmd_token_create(config: Config, args: argparse.Namespace) -> int:
+    from .errors import ApiError
+
+    try:
+        token, raw = asyncio.run(_create_token(config, args.name, args.role, args.expires_days))
+    except ApiError as error:
+        print(f"clawtrol: {error.message}", file=sys.stderr)
+        return 2
+    print(raw)
+    print(f"created token '{token['name']}' ({token['role']}, prefix {token['prefix']}); it is shown only once",
+          file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clawtrol", description="Mission Clawtrol command center.")
     parser.add_argument("--version", action="version", version=f"clawtrol {__version__}")
@@ -76,6 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_sub.add_parser("upgrade", help="apply pending schema migrations")
     upgrade.set_defaults(handler=cmd_db_upgrade)
+
+    token = sub.add_parser("token", help="API tokens for agents and scripts")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", help="create a token and print it (once) on stdout")
+    create.add_argument("--name", required=True, help="a label, e.g. ci-agent (the audit log shows it)")
+    create.add_argument("--role", required=True, choices=("viewer", "member", "admin"))
+    create.add_argument("--expires-days", type=int, help="days until it expires (default: never)")
+    create.set_defaults(handler=cmd_token_create)
     return parser
 
 

@@ -3,11 +3,13 @@
 from quart import Blueprint
 
 from .. import health
+from ..auth.guard import public
 
 blueprint = Blueprint("health", __name__)
 
 
 @blueprint.get("/api/health")
+@public
 async def api_health():
     report = await health.check()
     # 503 when unhealthy so container health checks and load balancers act on it.

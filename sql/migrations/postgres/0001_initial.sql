@@ -11,15 +11,23 @@ CREATE TABLE users (
     avatar_url     TEXT,
     role           TEXT NOT NULL DEFAULT 'member' CHECK (role IN ('admin', 'member', 'viewer')),
     active         BOOLEAN NOT NULL DEFAULT TRUE,
-    github_token   TEXT,
+    github_token   TEXT,  -- the user's GitHub access token, encrypted (Fernet)
     created_at     TEXT NOT NULL,
     updated_at     TEXT NOT NULL,
     last_login_at  TEXT
 );
 CREATE INDEX idx_users_role ON users (role, active);
 
+-- One-time facts about the installation, e.g. which user was made the first admin. Claiming a key
+-- with INSERT ... ON CONFLICT DO NOTHING is how concurrent first sign-ins agree on exactly one admin.
+CREATE TABLE app_state (
+    key         TEXT PRIMARY KEY,
+    value       TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+
 CREATE TABLE auth_sessions (
-    id            TEXT PRIMARY KEY,
+    id            TEXT PRIMARY KEY,  -- SHA-256 of the random id the cookie carries
     user_id       TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     created_at    TEXT NOT NULL,
     expires_at    TEXT NOT NULL,
@@ -32,9 +40,9 @@ CREATE INDEX idx_auth_sessions_expires ON auth_sessions (expires_at);
 
 CREATE TABLE api_tokens (
     id            TEXT PRIMARY KEY,
-    name          TEXT NOT NULL,
+    name          TEXT NOT NULL,  -- shown in the audit log as the actor
     prefix        TEXT NOT NULL,
-    token_hash    TEXT NOT NULL UNIQUE,
+    token_hash    TEXT NOT NULL UNIQUE,  -- SHA-256 of the token; the token itself is shown once
     role          TEXT NOT NULL CHECK (role IN ('admin', 'member', 'viewer')),
     created_by    TEXT REFERENCES users (id) ON DELETE SET NULL,
     created_at    TEXT NOT NULL,

@@ -1,0 +1,142 @@
+"""One guard in front of every route: who is calling (bearer token or session cookie), whether the route
+needs that, and CSRF for cookie-authenticated writes.
+
+Routes are private unless their view is decorated with @public. Unauthenticated callers get 401 JSON on
+/api, 401 with HX-Redirect for htmx requests, and a redirect to the sign-in page otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from urllib.parse import quote, urlsplit
+
+from quart import Quart, current_app, g, redirect, request, url_for
+from quart_auth import AuthUser, QuartAuth, current_user, login_user, logout_user
+
+from ..db import current_db
+from ..errors import ApiError, wants_json
+from . import csrf, sessions, tokens
+from .principal import Principal
+from .ratelimit import FailureLimiter
+
+log = logging.getLogger(__name__)
+
+# Bad bearer tokens per client address before it must wait, and the window they are counted in.
+token_failures = FailureLimiter(max_failures=20, window_seconds=300)
+
+
+def public(view):
+    """Mark a view as open to unauthenticated callers."""
+    view.is_public = True
+    return view
+
+
+def safe_next(target: str | None) -> str:
+    """A local path to return to after sign-in; anything that could leave the site becomes '/'."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    if any(ord(ch) < 32 for ch in target):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return target
+
+
+def sign_in_url(next_path: str | None = None) -> str:
+    target = safe_next(next_path)
+    return url_for("auth.login_page") + ("" if target == "/" else f"?next={quote(target, safe='/')}")
+
+
+def start_browser_session(raw_session_id: str) -> None:
+    login_user(AuthUser(raw_session_id), remember=True)
+
+
+def end_browser_session() -> None:
+    logout_user()
+
+
+async def _principal_from_bearer(raw: str) -> Principal:
+    address = request.remote_addr or "unknown"
+    wait = token_failures.retry_after(address)
+    if wait:
+        raise ApiError("Too many failed token attempts; try again later.", 429, extra={"retryAfter": wait})
+    row = await tokens.resolve(current_db(), raw.strip())
+    if row is None:
+        token_failures.fail(address)
+        log.warning("rejected API token", extra={"ip": address})
+        raise ApiError("Invalid, expired or revoked API token", 401)
+    return Principal(kind="token", id=row["id"], role=row["role"], label=row["name"])
+
+
+async def _principal_from_cookie() -> Principal | None:
+    raw_session = current_user.auth_id
+    if not raw_session:
+        return None
+    row = await sessions.resolve(current_db(), raw_session)
+    if row is None:
+        logout_user()  # expired, deleted or deactivated: drop the stale cookie
+        return None
+    return Principal(kind="user", id=row["id"], role=row["role"], label=row["login"], name=row["name"],
+                     avatar_url=row["avatar_url"], session_id=raw_session)
+
+
+async def authenticate() -> None:
+    """Set g.principal (or None) and g.via ('bearer' or 'cookie')."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        g.via = "bearer"
+        g.principal = await _principal_from_bearer(credentials)
+    else:
+        g.via = "cookie"
+        g.principal = await _principal_from_cookie()
+
+
+def _unauthenticated():
+    if wants_json():
+        return {"error": "Not authenticated"}, 401
+    if request.headers.get("HX-Request"):
+        current = request.headers.get("HX-Current-URL", "")
+        parts = urlsplit(current)
+        back = parts.path + (f"?{parts.query}" if parts.query else "") if current else None
+        return "", 401, {"HX-Redirect": sign_in_url(back)}
+    return redirect(sign_in_url(request.full_path.rstrip("?")))
+
+
+def _is_public() -> bool:
+    if request.endpoint in (None, "static"):
+        return True
+    return getattr(current_app.view_functions.get(request.endpoint), "is_public", False)
+
+
+async def guard_request():
+    await authenticate()
+    if g.principal is None and not _is_public():
+        return _unauthenticated()
+    if request.method not in csrf.SAFE_METHODS and g.via == "cookie":
+        if g.principal is not None and g.principal.session_id:
+            await csrf.check(g.principal.session_id)
+        else:
+            csrf.check_same_origin()
+    return None
+
+
+def install(app: Quart) -> None:
+    config = app.config["CLAWTROL"]
+    app.config.update(
+        QUART_AUTH_COOKIE_NAME="clawtrol_session",
+        QUART_AUTH_COOKIE_SECURE=config.secure_cookies,
+        QUART_AUTH_COOKIE_HTTP_ONLY=True,
+        QUART_AUTH_COOKIE_SAMESITE="Lax",
+        QUART_AUTH_DURATION=int(sessions.SESSION_LIFETIME / timedelta(seconds=1)),
+        QUART_AUTH_SALT="clawtrol-session",
+    )
+    QuartAuth(app)
+    app.before_request(guard_request)
+
+    @app.context_processor
+    def auth_context() -> dict:
+        principal = g.get("principal")
+        token = csrf.token_for(principal.session_id) if principal and principal.session_id else ""
+        return {"principal": principal, "csrf_token": token, "dev_login": config.dev_login}

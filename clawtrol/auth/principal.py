@@ -1,0 +1,87 @@
+"""The authenticated caller of a request and the role rules that apply to it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from quart import g, request
+
+from ..audit import Actor
+from ..errors import ApiError
+
+log = logging.getLogger(__name__)
+
+ROLES = ("viewer", "member", "admin")
+_RANK = {role: rank for rank, role in enumerate(ROLES)}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A signed-in user (kind "user") or an API token (kind "token")."""
+
+    kind: str
+    id: str
+    role: str
+    label: str  # login of a user, name of a token
+    name: str | None = None
+    avatar_url: str | None = None
+    session_id: str | None = None  # the raw cookie session id (users signed in through a browser)
+
+    @property
+    def user_id(self) -> str | None:
+        return self.id if self.kind == "user" else None
+
+    @property
+    def token_id(self) -> str | None:
+        return self.id if self.kind == "token" else None
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.label
+
+    def has_role(self, minimum: str) -> bool:
+        return _RANK[self.role] >= _RANK[minimum]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def current_principal() -> Principal | None:
+    return g.get("principal")
+
+
+def require_principal() -> Principal:
+    principal = current_principal()
+    if principal is None:
+        raise ApiError("Not authenticated", 401)
+    return principal
+
+
+def require_role(minimum: str, action: str = "do this") -> Principal:
+    """The caller, if their role is at least `minimum`; otherwise a 403 that says what was refused."""
+    principal = require_principal()
+    if not principal.has_role(minimum):
+        log.warning("denied", extra={"principal": principal.label, "role": principal.role, "needs": minimum,
+                                     "action": action, "path": request.path})
+        raise ApiError(f"Your role ({principal.role}) cannot {action}; it needs {minimum} or higher.", 403,
+                       code="FORBIDDEN")
+    return principal
+
+
+def client_ip() -> str | None:
+    return request.remote_addr
+
+
+def current_actor() -> Actor:
+    """The audit-log actor for this request."""
+    principal = require_principal()
+    return Actor(
+        kind=principal.kind,
+        label=principal.label,
+        user_id=principal.user_id,
+        token_id=principal.token_id,
+        ip=client_ip(),
+        user_agent=request.headers.get("User-Agent"),
+    )

@@ -1,0 +1,49 @@
+"""Server-side sign-in sessions. The browser's cookie carries a random id (signed by quart-auth); the
+database keeps only its SHA-256, so deleting the row signs the browser out on its next request."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from ..clock import iso_in, now_iso, parse_iso, utcnow
+from ..db import Database
+
+SESSION_LIFETIME = timedelta(days=7)
+TOUCH_EVERY = timedelta(minutes=5)
+
+
+def session_key(raw_id: str) -> str:
+    return hashlib.sha256(raw_id.encode()).hexdigest()
+
+
+async def create(db: Database, user_id: str, ip: str | None, user_agent: str | None) -> str:
+    raw_id = secrets.token_urlsafe(32)
+    await db.changed("sessions.insert", id=session_key(raw_id), user_id=user_id, now=now_iso(),
+                     expires_at=iso_in(SESSION_LIFETIME), ip=ip, user_agent=(user_agent or "")[:300] or None)
+    return raw_id
+
+
+async def resolve(db: Database, raw_id: str) -> dict | None:
+    """The active user of a live session, or None (unknown, expired, or the user is deactivated)."""
+    row = await db.one("sessions.resolve", id=session_key(raw_id), now=now_iso())
+    if row is None or not row["active"]:
+        return None
+    if row["last_seen_at"] is None or parse_iso(row["last_seen_at"]) < utcnow() - TOUCH_EVERY:
+        await db.changed("sessions.touch", id=row["session_id"], now=now_iso())
+    return row
+
+
+async def end(db: Database, raw_id: str) -> str | None:
+    """Delete a session; return its user id if it existed."""
+    row = await db.one("sessions.delete", id=session_key(raw_id))
+    return row["user_id"] if row else None
+
+
+async def end_all_for_user(db: Database, user_id: str) -> int:
+    return await db.changed("sessions.delete_for_user", user_id=user_id)
+
+
+async def purge_expired(db: Database) -> int:
+    return await db.changed("sessions.delete_expired", now=now_iso())

@@ -1,0 +1,168 @@
+"""People: sign-in upserts, the first-admin rule, roles, deactivation, with last-admin protection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..audit import Actor, record
+from ..clock import new_id, now_iso
+from ..db import Database, UniqueViolation
+from ..errors import ApiError
+from . import sessions
+from .principal import ROLES
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a sign-in says the person is: a GitHub account, or a local dev account (github_id None)."""
+
+    login: str
+    github_id: int | None
+    name: str | None = None
+    email: str | None = None
+    avatar_url: str | None = None
+    encrypted_token: str | None = None
+
+    @property
+    def method(self) -> str:
+        return "github" if self.github_id is not None else "dev"
+
+
+class SignInRefused(Exception):
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def to_json(user: dict) -> dict:
+    """The original's user shape, plus `active` and timestamps."""
+    return {
+        "id": user["id"],
+        "githubId": user.get("github_id"),
+        "githubLogin": user["login"],
+        "name": user["name"],
+        "email": user["email"],
+        "avatarUrl": user["avatar_url"],
+        "role": user["role"],
+        "active": bool(user["active"]),
+        "createdAt": user.get("created_at"),
+        "lastLoginAt": user.get("last_login_at"),
+    }
+
+
+async def _existing(db: Database, identity: Identity) -> dict | None:
+    if identity.github_id is not None:
+        return await db.one("users.get_by_github_id", github_id=identity.github_id)
+    return await db.one("users.get_local", login=identity.login)
+
+
+async def sign_in(db: Database, identity: Identity, ip: str | None, user_agent: str | None) -> tuple[dict, str]:
+    """Upsert the user and open a session; return (user, raw session id). Raises SignInRefused."""
+    for attempt in range(2):
+        try:
+            return await _sign_in_once(db, identity, ip, user_agent)
+        except UniqueViolation:
+            if attempt:  # the same account signing in twice at once: the second pass sees the row
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _sign_in_once(db: Database, identity: Identity, ip: str | None, user_agent: str | None) -> tuple[dict, str]:
+    now = now_iso()
+    async with db.transaction():
+        user = await _existing(db, identity)
+        if user is not None and not user["active"]:
+            raise SignInRefused("deactivated", "Your account has been deactivated by an administrator.")
+        first_admin = False
+        if user is None:
+            user_id = new_id()
+            first_admin = await db.one("users.claim_first_admin", user_id=user_id, now=now) is not None
+            await db.changed("users.insert", id=user_id, github_id=identity.github_id, login=identity.login,
+                             name=identity.name, email=identity.email, avatar_url=identity.avatar_url,
+                             role="admin" if first_admin else "member", github_token=identity.encrypted_token,
+                             now=now)
+        elif identity.github_id is not None:
+            user_id = user["id"]
+            await db.changed("users.update_profile", id=user_id, login=identity.login, name=identity.name,
+                             email=identity.email, avatar_url=identity.avatar_url,
+                             github_token=identity.encrypted_token, now=now)
+        else:
+            user_id = user["id"]
+            await db.changed("users.record_login", id=user_id, now=now)
+        user = await db.one("users.get", id=user_id)
+        raw_session = await sessions.create(db, user_id, ip, user_agent)
+        actor = Actor(kind="user", label=user["login"], user_id=user_id, ip=ip, user_agent=user_agent)
+        details = {"method": identity.method, "role": user["role"]}
+        if first_admin:
+            details["firstAdmin"] = True
+        await record(db, actor, "auth.signed_in", "user", user_id, details)
+    return user, raw_session
+
+
+async def record_refusal(db: Database, login: str | None, reason: str, ip: str | None, user_agent: str | None) -> None:
+    actor = Actor(kind="system", label=login or "unknown", ip=ip, user_agent=user_agent)
+    await record(db, actor, "auth.refused", "user", None, {"login": login, "reason": reason})
+
+
+async def sign_out(db: Database, actor: Actor, raw_session: str) -> None:
+    async with db.transaction():
+        if await sessions.end(db, raw_session):
+            await record(db, actor, "auth.signed_out", "user", actor.user_id)
+
+
+async def _target_and_admins(db: Database, user_id: str) -> tuple[dict, list[str]]:
+    admins = [row["id"] for row in await db.all("users.lock_admins")]
+    user = await db.one("users.get", id=user_id)
+    if user is None:
+        raise ApiError("User not found", 404)
+    return user, admins
+
+
+def _refuse_last_admin(user: dict, admins: list[str], what: str) -> None:
+    if user["id"] in admins and len(admins) == 1:
+        raise ApiError(f"{user['login']} is the last active admin and cannot be {what}; make someone else "
+                       "an admin first.", 400, code="LAST_ADMIN")
+
+
+async def change_role(db: Database, actor: Actor, user_id: str, role: object) -> dict:
+    if role not in ROLES:
+        raise ApiError(f"role: must be one of {', '.join(ROLES)}", field="role")
+    async with db.transaction():
+        user, admins = await _target_and_admins(db, user_id)
+        if user["role"] == role:
+            return user
+        if role != "admin":
+            _refuse_last_admin(user, admins, "demoted")
+        await db.changed("users.set_role", id=user_id, role=role, now=now_iso())
+        await record(db, actor, "user.role_changed", "user", user_id,
+                     {"login": user["login"], "from": user["role"], "to": role})
+        return await db.one("users.get", id=user_id)
+
+
+async def set_active(db: Database, actor: Actor, user_id: str, active: object) -> dict:
+    if not isinstance(active, bool):
+        raise ApiError("active: must be true or false", field="active")
+    async with db.transaction():
+        user, admins = await _target_and_admins(db, user_id)
+        if bool(user["active"]) == active:
+            return user
+        if not active:
+            if user_id == actor.user_id:
+                raise ApiError("You cannot deactivate yourself.", 400)
+            _refuse_last_admin(user, admins, "deactivated")
+            await sessions.end_all_for_user(db, user_id)
+        await db.changed("users.set_active", id=user_id, active=active, now=now_iso())
+        await record(db, actor, "user.reactivated" if active else "user.deactivated", "user", user_id,
+                     {"login": user["login"]})
+        return await db.one("users.get", id=user_id)
+
+
+async def delete(db: Database, actor: Actor, user_id: str) -> None:
+    async with db.transaction():
+        user, admins = await _target_and_admins(db, user_id)
+        if user_id == actor.user_id:
+            raise ApiError("You cannot delete yourself.", 400)
+        _refuse_last_admin(user, admins, "deleted")
+        await db.changed("users.delete", id=user_id)
+        await record(db, actor, "user.deleted", "user", user_id, {"login": user["login"]})

@@ -1,0 +1,145 @@
+"""Admin pages (users and roles, API tokens) and the users/tokens JSON API."""
+
+from __future__ import annotations
+
+from quart import Blueprint, render_template, request
+
+from ..auth import tokens, users
+from ..auth.principal import ROLES, current_actor, require_principal, require_role
+from ..db import current_db
+from ..errors import ApiError
+from ..payload import json_object
+
+blueprint = Blueprint("admin", __name__)
+
+
+# --- pages and fragments ---------------------------------------------------------------------------
+
+@blueprint.get("/admin/users")
+async def users_page():
+    require_role("admin", "manage users")
+    rows = await current_db().all("users.list")
+    return await render_template("admin/users.html", users=rows, roles=ROLES)
+
+
+async def _user_row(user: dict, error: str | None = None, status: int = 200):
+    return await render_template("admin/_user_row.html", user=user, roles=ROLES, error=error), status
+
+
+@blueprint.post("/admin/users/<user_id>")
+async def update_user_fragment(user_id: str):
+    """Role select and (de)activate buttons post here; the row comes back re-rendered."""
+    require_role("admin", "manage users")
+    form = await request.form
+    db = current_db()
+    try:
+        if "role" in form:
+            user = await users.change_role(db, current_actor(), user_id, form["role"])
+        elif "active" in form:
+            user = await users.set_active(db, current_actor(), user_id, form["active"] == "true")
+        else:
+            raise ApiError("role or active: one is required")
+    except ApiError as error:
+        if error.status == 404:
+            raise
+        return await _user_row(await db.one("users.get", id=user_id), error.message, error.status)
+    return await _user_row(user)
+
+
+@blueprint.delete("/admin/users/<user_id>")
+async def delete_user_fragment(user_id: str):
+    require_role("admin", "delete users")
+    db = current_db()
+    try:
+        await users.delete(db, current_actor(), user_id)
+    except ApiError as error:
+        if error.status == 404:
+            raise
+        return await _user_row(await db.one("users.get", id=user_id), error.message, error.status)
+    return ""
+
+
+@blueprint.get("/admin/tokens")
+async def tokens_page():
+    require_role("admin", "manage API tokens")
+    return await render_template("admin/tokens.html", tokens=await current_db().all("tokens.list"), roles=ROLES)
+
+
+@blueprint.post("/admin/tokens")
+async def create_token_fragment():
+    require_role("admin", "create API tokens")
+    form = await request.form
+    try:
+        name, role, days = tokens.validate(form.get("name"), form.get("role"), form.get("expires_in_days"))
+    except ApiError as error:
+        return await render_template("admin/_token_form.html", roles=ROLES, error=error.message, form=form), 400
+    token, raw = await tokens.create(current_db(), current_actor(), name, role, days)
+    return await render_template("admin/_token_created.html", token=token, raw=raw, roles=ROLES)
+
+
+@blueprint.post("/admin/tokens/<token_id>/revoke")
+async def revoke_token_fragment(token_id: str):
+    require_role("admin", "revoke API tokens")
+    token = await tokens.revoke(current_db(), current_actor(), token_id)
+    return await render_template("admin/_token_row.html", token=token)
+
+
+# --- JSON API ----------------------------------------------------------------------------------------
+
+@blueprint.get("/api/users")
+async def api_users():
+    require_principal()
+    rows = await current_db().all("users.list")
+    return {"users": [users.to_json(row) for row in rows], "count": len(rows)}
+
+
+@blueprint.patch("/api/users/<user_id>")
+async def api_update_user(user_id: str):
+    require_role("admin", "manage users")
+    body = await json_object({"role", "active"})
+    if not body:
+        raise ApiError("No updates provided: send {role} or {active}")
+    db, actor = current_db(), current_actor()
+    user = None
+    if "role" in body:
+        user = await users.change_role(db, actor, user_id, body["role"])
+    if "active" in body:
+        user = await users.set_active(db, actor, user_id, body["active"])
+    return users.to_json(user)
+
+
+@blueprint.delete("/api/users/<user_id>")
+async def api_delete_user(user_id: str):
+    require_role("admin", "delete users")
+    await users.delete(current_db(), current_actor(), user_id)
+    return {"success": True}
+
+
+def _token_json(token: dict) -> dict:
+    return {
+        "id": token["id"], "name": token["name"], "prefix": token["prefix"], "role": token["role"],
+        "createdAt": token["created_at"], "createdBy": token["created_by_login"],
+        "expiresAt": token["expires_at"], "lastUsedAt": token["last_used_at"], "revokedAt": token["revoked_at"],
+    }
+
+
+@blueprint.get("/api/tokens")
+async def api_tokens():
+    require_role("admin", "list API tokens")
+    rows = await current_db().all("tokens.list")
+    return {"tokens": [_token_json(row) for row in rows], "count": len(rows)}
+
+
+@blueprint.post("/api/tokens")
+async def api_create_token():
+    require_role("admin", "create API tokens")
+    body = await json_object({"name", "role", "expiresInDays"})
+    name, role, days = tokens.validate(body.get("name"), body.get("role"), body.get("expiresInDays"))
+    token, raw = await tokens.create(current_db(), current_actor(), name, role, days)
+    return {**_token_json(token), "token": raw}, 201
+
+
+@blueprint.delete("/api/tokens/<token_id>")
+async def api_revoke_token(token_id: str):
+    require_role("admin", "revoke API tokens")
+    return _token_json(await tokens.revoke(current_db(), current_actor(), token_id))
