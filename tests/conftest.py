@@ -18,7 +18,12 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from quart_auth import generate_auth_token
+
 from clawtrol.app import create_app
+from clawtrol.audit import Actor
+from clawtrol.auth import csrf, tokens, users
+from clawtrol.clock import now_iso
 from clawtrol.config import Config, load_config
 from clawtrol.db import Database, QueryCatalog
 from clawtrol.db.migrations import upgrade
@@ -149,3 +154,87 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         reporter.write_line(f"named queries never executed on {BACKEND}: {', '.join(missing)}", red=True)
         session.exitstatus = 1
+
+
+# --- signed-in clients -----------------------------------------------------------------------------
+
+class Browser:
+    """A test client signed in as one user, sending what a same-origin browser page sends with htmx:
+    the session cookie, the CSRF header and Sec-Fetch-Site. `.client` is the raw Quart test client."""
+
+    def __init__(self, app, user: dict, raw_session: str, csrf_token: str):
+        self.app = app
+        self.user = user
+        self.raw_session = raw_session
+        self.csrf_token = csrf_token
+        self.client = app.test_client()
+        cookie = generate_auth_token(self.client, raw_session)
+        self.client.set_cookie("localhost", "clawtrol_session", cookie, path="/", domain="localhost")
+
+    def _headers(self, method: str, headers: dict | None) -> dict:
+        merged = {"Sec-Fetch-Site": "same-origin"}
+        if method not in ("GET", "HEAD", "OPTIONS"):
+            merged["X-CSRF-Token"] = self.csrf_token
+        merged.update(headers or {})
+        return merged
+
+    async def request(self, method: str, path: str, *, headers: dict | None = None, **kwargs):
+        return await self.client.open(path, method=method, headers=self._headers(method, headers), **kwargs)
+
+    async def get(self, path: str, **kwargs):
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, **kwargs):
+        return await self.request("POST", path, **kwargs)
+
+    async def patch(self, path: str, **kwargs):
+        return await self.request("PATCH", path, **kwargs)
+
+    async def put(self, path: str, **kwargs):
+        return await self.request("PUT", path, **kwargs)
+
+    async def delete(self, path: str, **kwargs):
+        return await self.request("DELETE", path, **kwargs)
+
+
+_github_ids = iter(range(7_000_000, 8_000_000))
+
+
+async def sign_in_as(app, login: str, role: str | None = None) -> Browser:
+    """Create (or reuse) a GitHub-style user with `role` and open a browser session for them."""
+    db = app.extensions["db"]
+    user = next((u for u in await db.all("users.list") if u["login"] == login), None)
+    github_id = user["github_id"] if user else next(_github_ids)
+    user, raw = await users.sign_in(db, users.Identity(login=login, github_id=github_id, name=login.title()),
+                                    "127.0.0.1", "pytest")
+    if role and user["role"] != role:
+        await db.changed("users.set_role", id=user["id"], role=role, now=now_iso())
+        user = await db.one("users.get", id=user["id"])
+    async with app.app_context():
+        token = csrf.token_for(raw)
+    return Browser(app, user, raw, token)
+
+
+@pytest.fixture
+async def admin(app) -> Browser:
+    return await sign_in_as(app, "ada", "admin")
+
+
+@pytest.fixture
+async def member(app, admin) -> Browser:
+    return await sign_in_as(app, "mel", "member")
+
+
+@pytest.fixture
+async def viewer(app, admin) -> Browser:
+    return await sign_in_as(app, "vic", "viewer")
+
+
+@pytest.fixture
+async def api_token(app, admin):
+    """Factory: a bearer token with the given role, created as an admin would."""
+    async def create(role: str = "member", name: str | None = None) -> str:
+        actor = Actor(kind="user", label=admin.user["login"], user_id=admin.user["id"])
+        _, raw = await tokens.create(app.extensions["db"], actor, name or f"{role}-agent", role, None)
+        return raw
+    return create

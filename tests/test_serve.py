@@ -31,9 +31,11 @@ def test_serve_migrates_answers_health_and_stops_gracefully(empty_database_url, 
             body = json.load(response)
             assert response.status == 200
         assert body["db"]["connected"] is True
+        # An anonymous visit to a page lands on the sign-in page.
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=5) as page:
+            assert page.url.endswith("/login?next=/status")
             assert "Content-Security-Policy" in page.headers
-            assert "0001" in page.read().decode()
+            assert "Sign in with GitHub" in page.read().decode()
     finally:
         server.send_signal(signal.SIGTERM)
         started = time.monotonic()

@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 from quart import Quart, current_app, g, redirect, request, url_for
 from quart_auth import AuthUser, QuartAuth, current_user, login_user, logout_user
 
-from ..db import current_db
+from ..db import DatabaseUnavailable, current_db
 from ..errors import ApiError, wants_json
 from . import csrf, sessions, tokens
 from .principal import Principal
@@ -22,8 +22,11 @@ from .ratelimit import FailureLimiter
 
 log = logging.getLogger(__name__)
 
-# Bad bearer tokens per client address before it must wait, and the window they are counted in.
-token_failures = FailureLimiter(max_failures=20, window_seconds=300)
+
+
+def limiter(name: str) -> FailureLimiter:
+    """The app's failure counters: "token_failures" (bad bearer tokens) and "signin_failures"."""
+    return current_app.extensions[name]
 
 
 def public(view):
@@ -59,6 +62,7 @@ def end_browser_session() -> None:
 
 async def _principal_from_bearer(raw: str) -> Principal:
     address = request.remote_addr or "unknown"
+    token_failures = limiter("token_failures")
     wait = token_failures.retry_after(address)
     if wait:
         raise ApiError("Too many failed token attempts; try again later.", 429, extra={"retryAfter": wait})
@@ -111,7 +115,12 @@ def _is_public() -> bool:
 
 
 async def guard_request():
-    await authenticate()
+    try:
+        await authenticate()
+    except DatabaseUnavailable:
+        if not _is_public():
+            raise  # answered with 503
+        g.principal, g.via = None, "cookie"  # /api/health must still report
     if g.principal is None and not _is_public():
         return _unauthenticated()
     if request.method not in csrf.SAFE_METHODS and g.via == "cookie":
@@ -133,6 +142,9 @@ def install(app: Quart) -> None:
         QUART_AUTH_SALT="clawtrol-session",
     )
     QuartAuth(app)
+    # Per client address: 20 bad bearer tokens per 5 minutes, 10 failed sign-ins per 10 minutes.
+    app.extensions["token_failures"] = FailureLimiter(max_failures=20, window_seconds=300)
+    app.extensions["signin_failures"] = FailureLimiter(max_failures=10, window_seconds=600)
     app.before_request(guard_request)
 
     @app.context_processor

@@ -10,6 +10,7 @@ from ..db import Database, UniqueViolation
 from ..errors import ApiError
 from . import sessions
 from .principal import ROLES
+from .secrets_box import SecretBox
 
 
 @dataclass(frozen=True)
@@ -125,9 +126,16 @@ def _refuse_last_admin(user: dict, admins: list[str], what: str) -> None:
                        "an admin first.", 400, code="LAST_ADMIN")
 
 
-async def change_role(db: Database, actor: Actor, user_id: str, role: object) -> dict:
-    if role not in ROLES:
+def validate_changes(changes: dict) -> None:
+    """Check {role, active} values before anything is written."""
+    if "role" in changes and changes["role"] not in ROLES:
         raise ApiError(f"role: must be one of {', '.join(ROLES)}", field="role")
+    if "active" in changes and not isinstance(changes["active"], bool):
+        raise ApiError("active: must be true or false", field="active")
+
+
+async def change_role(db: Database, actor: Actor, user_id: str, role: object) -> dict:
+    validate_changes({"role": role})
     async with db.transaction():
         user, admins = await _target_and_admins(db, user_id)
         if user["role"] == role:
@@ -141,8 +149,7 @@ async def change_role(db: Database, actor: Actor, user_id: str, role: object) ->
 
 
 async def set_active(db: Database, actor: Actor, user_id: str, active: object) -> dict:
-    if not isinstance(active, bool):
-        raise ApiError("active: must be true or false", field="active")
+    validate_changes({"active": active})
     async with db.transaction():
         user, admins = await _target_and_admins(db, user_id)
         if bool(user["active"]) == active:
@@ -166,3 +173,9 @@ async def delete(db: Database, actor: Actor, user_id: str) -> None:
         _refuse_last_admin(user, admins, "deleted")
         await db.changed("users.delete", id=user_id)
         await record(db, actor, "user.deleted", "user", user_id, {"login": user["login"]})
+
+
+async def github_access_token(db: Database, config, user_id: str) -> str | None:
+    """The user's GitHub access token (decrypted), for calls made on their behalf; None if unavailable."""
+    encrypted = await db.value("users.get_github_token", id=user_id)
+    return SecretBox(config.session_secret).decrypt(encrypted) if encrypted else None

@@ -30,8 +30,10 @@ async def _user_row(user: dict, error: str | None = None, status: int = 200):
 async def update_user_fragment(user_id: str):
     """Role select and (de)activate buttons post here; the row comes back re-rendered."""
     require_role("admin", "manage users")
-    form = await request.form
     db = current_db()
+    if await db.one("users.get", id=user_id) is None:
+        raise ApiError("User not found", 404)
+    form = await request.form
     try:
         if "role" in form:
             user = await users.change_role(db, current_actor(), user_id, form["role"])
@@ -40,8 +42,6 @@ async def update_user_fragment(user_id: str):
         else:
             raise ApiError("role or active: one is required")
     except ApiError as error:
-        if error.status == 404:
-            raise
         return await _user_row(await db.one("users.get", id=user_id), error.message, error.status)
     return await _user_row(user)
 
@@ -73,8 +73,10 @@ async def create_token_fragment():
         name, role, days = tokens.validate(form.get("name"), form.get("role"), form.get("expires_in_days"))
     except ApiError as error:
         return await render_template("admin/_token_form.html", roles=ROLES, error=error.message, form=form), 400
-    token, raw = await tokens.create(current_db(), current_actor(), name, role, days)
-    return await render_template("admin/_token_created.html", token=token, raw=raw, roles=ROLES)
+    db = current_db()
+    token, raw = await tokens.create(db, current_actor(), name, role, days)
+    return await render_template("admin/_token_created.html", token=token, raw=raw, roles=ROLES,
+                                 tokens=await db.all("tokens.list"))
 
 
 @blueprint.post("/admin/tokens/<token_id>/revoke")
@@ -99,12 +101,16 @@ async def api_update_user(user_id: str):
     body = await json_object({"role", "active"})
     if not body:
         raise ApiError("No updates provided: send {role} or {active}")
+    users.validate_changes(body)
     db, actor = current_db(), current_actor()
-    user = None
-    if "role" in body:
-        user = await users.change_role(db, actor, user_id, body["role"])
-    if "active" in body:
-        user = await users.set_active(db, actor, user_id, body["active"])
+    async with db.transaction():  # both changes or neither
+        user = await db.one("users.get", id=user_id)
+        if user is None:
+            raise ApiError("User not found", 404)
+        if "role" in body:
+            user = await users.change_role(db, actor, user_id, body["role"])
+        if "active" in body:
+            user = await users.set_active(db, actor, user_id, body["active"])
     return users.to_json(user)
 
 

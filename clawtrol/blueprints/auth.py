@@ -10,17 +10,14 @@ import re
 from quart import Blueprint, current_app, g, redirect, render_template, request, session
 
 from ..auth import github, users
-from ..auth.guard import end_browser_session, public, safe_next, start_browser_session
+from ..auth.guard import end_browser_session, limiter, public, safe_next, start_browser_session
 from ..auth.principal import current_actor, require_principal
-from ..auth.ratelimit import FailureLimiter
 from ..auth.secrets_box import SecretBox
 from ..db import current_db
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("auth", __name__)
 
-# Failed sign-ins (bad state, refused codes, refused accounts) per client address.
-signin_failures = FailureLimiter(max_failures=10, window_seconds=600)
 DEV_LOGIN_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,38}$")
 
 
@@ -35,14 +32,14 @@ def _client() -> tuple[str | None, str | None]:
 async def _refuse(status: int, title: str, message: str, reason: str, login: str | None = None):
     """Show why sign-in failed, count the failure against the address, and audit it."""
     ip, user_agent = _client()
-    signin_failures.fail(ip or "unknown")
+    limiter("signin_failures").fail(ip or "unknown")
     await users.record_refusal(current_db(), login, reason, ip, user_agent)
     log.warning("sign-in refused", extra={"reason": reason, "login": login, "ip": ip})
     return await render_template("auth/refused.html", title=title, message=message), status
 
 
 async def _rate_limited():
-    wait = signin_failures.retry_after(request.remote_addr or "unknown")
+    wait = limiter("signin_failures").retry_after(request.remote_addr or "unknown")
     if not wait:
         return None
     page = await render_template("auth/refused.html", title="Too many attempts",
@@ -120,7 +117,7 @@ async def _finish_sign_in(identity: users.Identity, next_path: str):
         _, raw_session = await users.sign_in(current_db(), identity, ip, user_agent)
     except users.SignInRefused as refused:
         return await _refuse(403, "Access denied", refused.message, refused.reason, identity.login)
-    signin_failures.reset(ip or "unknown")
+    limiter("signin_failures").reset(ip or "unknown")
     start_browser_session(raw_session)
     return redirect(next_path)
 

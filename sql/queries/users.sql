@@ -53,3 +53,6 @@ UPDATE users SET active = :active, updated_at = :now WHERE id = :id RETURNING id
 
 -- name: delete
 DELETE FROM users WHERE id = :id RETURNING id
+
+-- name: get_github_token
+SELECT github_token FROM users WHERE id = :id

@@ -1,0 +1,215 @@
+"""GitHub sign-in end to end against a local fake GitHub that speaks GitHub's OAuth and REST contract."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from clawtrol.app import create_app
+from clawtrol.auth import users
+from clawtrol.config import load_config
+
+from .conftest import make_environ
+from .fake_github import run_fake_github_in_thread
+
+
+@pytest.fixture(scope="module")
+def fake_github_server():
+    with run_fake_github_in_thread() as state:
+        yield state
+
+
+@pytest.fixture
+def github(fake_github_server):
+    fake_github_server.reset()
+    return fake_github_server
+
+
+def github_environ(database_url, tmp_path, github, **overrides):
+    return make_environ(database_url, tmp_path, GITHUB_URL=github.base_url, GITHUB_API_URL=github.base_url,
+                        **overrides)
+
+
+@pytest.fixture
+async def oauth_app(database_url, tmp_path, github):
+    app = create_app(load_config(github_environ(database_url, tmp_path, github), env_file=None))
+    async with app.test_app():
+        yield app
+
+
+@pytest.fixture
+async def org_app(database_url, tmp_path, github):
+    app = create_app(load_config(github_environ(database_url, tmp_path, github, ALLOWED_ORG="acme"), env_file=None))
+    async with app.test_app():
+        yield app
+
+
+async def start(client, next_path: str | None = None) -> str:
+    """Begin sign-in; return the URL of GitHub's authorize page."""
+    response = await client.get("/api/auth/login" + (f"?next={next_path}" if next_path else ""))
+    assert response.status_code == 302
+    return response.headers["Location"]
+
+
+def authorize(url: str, login: str = "octocat") -> str:
+    """What the browser does at GitHub: approve, and come back with the redirect to our callback."""
+    response = httpx.get(url + f"&login={login}", follow_redirects=False)
+    assert response.status_code == 302, response.text
+    return response.headers["Location"]
+
+
+async def sign_in(client, login: str = "octocat", next_path: str | None = None):
+    callback = authorize(await start(client, next_path), login)
+    parts = urlsplit(callback)
+    return await client.get(f"{parts.path}?{parts.query}")
+
+
+async def test_first_user_becomes_admin_and_later_users_members(oauth_app, github):
+    first = oauth_app.test_client()
+    response = await sign_in(first, "octocat", "/admin/users")
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/users"
+    me = await (await first.get("/api/auth/me")).get_json()
+    assert me["githubLogin"] == "octocat" and me["githubId"] == 583231 and me["role"] == "admin"
+    assert me["email"] == "octocat@github.test"  # the primary verified address; the profile has none
+    assert me["avatarUrl"].startswith("https://avatars.githubusercontent.com/u/583231")
+    second = oauth_app.test_client()
+    await sign_in(second, "hubot")
+    assert (await (await second.get("/api/auth/me")).get_json())["role"] == "member"
+    assert (await first.get("/admin/users")).status_code == 200
+
+
+async def test_authorization_request_uses_state_pkce_exact_redirect_and_minimal_scopes(oauth_app, github):
+    url = await start(oauth_app.test_client())
+    query = parse_qs(urlsplit(url).query)
+    assert url.startswith(f"{github.base_url}/login/oauth/authorize?")
+    assert query["redirect_uri"] == ["http://localhost:3001/api/auth/callback"]
+    assert query["scope"] == ["read:user user:email"]
+    assert query["code_challenge_method"] == ["S256"] and len(query["code_challenge"][0]) >= 43
+    assert len(query["state"][0]) >= 32
+    assert query["client_id"] == ["test-client-id"]
+
+
+async def test_token_exchange_sends_the_pkce_verifier(oauth_app, github):
+    await sign_in(oauth_app.test_client())
+    [exchange] = github.requests_to("/login/oauth/access_token", "POST")
+    params = exchange[3]
+    assert params["code_verifier"] and params["redirect_uri"] == "http://localhost:3001/api/auth/callback"
+
+
+async def test_profile_is_refreshed_and_token_stored_encrypted(oauth_app, github):
+    await sign_in(oauth_app.test_client())
+    github.find_user("octocat").name = "Mona Octocat"
+    await sign_in(oauth_app.test_client())
+    db = oauth_app.extensions["db"]
+    [user] = await db.all("users.list")
+    assert user["name"] == "Mona Octocat"
+    # The GitHub token is kept only encrypted, and decrypts to the token GitHub issued last.
+    stored = await db.value("users.get_github_token", id=user["id"])
+    latest = list(github.tokens)[-1]
+    assert stored and latest not in stored
+    assert await users.github_access_token(db, oauth_app.config["CLAWTROL"], user["id"]) == latest
+
+
+async def test_state_is_single_use_and_bound_to_the_browser(oauth_app, github):
+    browser = oauth_app.test_client()
+    callback = authorize(await start(browser))
+    parts = urlsplit(callback)
+    stranger = oauth_app.test_client()
+    refused = await stranger.get(f"{parts.path}?{parts.query}")
+    assert refused.status_code == 400 and "not started from this browser" in await refused.get_data(as_text=True)
+    assert (await browser.get(f"{parts.path}?{parts.query}")).status_code == 302
+    again = await browser.get(f"{parts.path}?{parts.query}")
+    assert again.status_code == 400
+
+
+async def test_forged_state_is_refused(oauth_app, github):
+    browser = oauth_app.test_client()
+    callback = authorize(await start(browser))
+    parts = urlsplit(callback)
+    query = parse_qs(parts.query)
+    forged = await browser.get(f"{parts.path}?code={query['code'][0]}&state=forged")
+    assert forged.status_code == 400
+    assert await oauth_app.extensions["db"].all("users.list") == []
+
+
+async def test_denied_authorization_is_explained_and_audited(oauth_app, github):
+    github.deny_next = True
+    browser = oauth_app.test_client()
+    parts = urlsplit(authorize(await start(browser)))
+    response = await browser.get(f"{parts.path}?{parts.query}")
+    assert response.status_code == 400 and "did not authorize" in await response.get_data(as_text=True)
+    [row] = await oauth_app.extensions["db"].all("audit.recent", action="auth.refused", limit=5)
+    assert json.loads(row["details"])["reason"] == "github_error:access_denied"
+
+
+async def test_org_members_only(org_app, github):
+    github.add_org_member("acme", "hubot")
+    github.add_org_member("acme", "octocat", state="pending")
+    member = org_app.test_client()
+    url = await start(member)
+    assert parse_qs(urlsplit(url).query)["scope"] == ["read:user user:email read:org"]
+    callback = urlsplit(authorize(url, "hubot"))
+    assert (await member.get(f"{callback.path}?{callback.query}")).status_code == 302
+    assert (await member.get("/api/auth/me")).status_code == 200
+
+    outsider = org_app.test_client()
+    response = await sign_in(outsider, "octocat")
+    assert response.status_code == 403
+    assert "Only active members of the acme" in await response.get_data(as_text=True)
+    assert (await outsider.get("/api/auth/me")).status_code == 401
+    db = org_app.extensions["db"]
+    assert [u["login"] for u in await db.all("users.list")] == ["hubot"]
+    [refusal] = await db.all("audit.recent", action="auth.refused", limit=5)
+    assert json.loads(refusal["details"]) == {"login": "octocat", "reason": "not_in_org:pending"}
+
+
+async def test_membership_is_rechecked_at_every_sign_in(org_app, github):
+    github.add_org_member("acme", "hubot")
+    assert (await sign_in(org_app.test_client(), "hubot")).status_code == 302
+    github.org_memberships.clear()
+    assert (await sign_in(org_app.test_client(), "hubot")).status_code == 403
+
+
+async def test_deactivated_user_cannot_sign_in_again(oauth_app, github):
+    admin = oauth_app.test_client()
+    await sign_in(admin, "octocat")
+    await sign_in(oauth_app.test_client(), "hubot")
+    db = oauth_app.extensions["db"]
+    hubot = await db.one("users.get_by_github_id", github_id=1001)
+    await db.changed("users.set_active", id=hubot["id"], active=False, now="2026-01-01T00:00:00.000Z")
+    response = await sign_in(oauth_app.test_client(), "hubot")
+    assert response.status_code == 403 and "deactivated" in await response.get_data(as_text=True)
+
+
+async def test_concurrent_first_sign_ins_make_exactly_one_admin(oauth_app, github):
+    for n in range(6):
+        github.add_user(f"racer{n}", 9000 + n, name=f"Racer {n}", email=f"r{n}@github.test")
+    clients = [oauth_app.test_client() for _ in range(6)]
+    callbacks = [urlsplit(authorize(await start(client), f"racer{n}")) for n, client in enumerate(clients)]
+    results = await asyncio.gather(*(client.get(f"{cb.path}?{cb.query}") for client, cb in zip(clients, callbacks)))
+    assert [r.status_code for r in results] == [302] * 6
+    roles = sorted(u["role"] for u in await oauth_app.extensions["db"].all("users.list"))
+    assert roles == ["admin"] + ["member"] * 5
+
+
+async def test_failed_sign_ins_are_rate_limited(oauth_app, github):
+    client = oauth_app.test_client()
+    for _ in range(10):
+        assert (await client.get("/api/auth/callback?code=x&state=y")).status_code == 400
+    limited = await client.get("/api/auth/callback?code=x&state=y")
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+    assert (await client.get("/api/auth/login")).status_code == 429
+
+
+async def test_github_not_configured_in_development(database_url, tmp_path):
+    environ = make_environ(database_url, tmp_path, CLAWTROL_ENV="development", GITHUB_CLIENT_ID="",
+                           GITHUB_CLIENT_SECRET="")
+    app = create_app(load_config(environ, env_file=None))
+    async with app.test_app():
+        client = app.test_client()
+        assert (await client.get("/api/auth/login")).status_code == 503
+        assert "No sign-in method is configured" in await (await client.get("/login")).get_data(as_text=True)
