@@ -69,9 +69,9 @@ def create_app(config: Config | None = None) -> Quart:
     security.install(app)
     guard.install(app)
 
-    from .blueprints import admin, auth, health, pages
+    from .blueprints import admin, audit, auth, health, pages
 
-    for area in (health, auth, pages, admin):
+    for area in (health, auth, pages, admin, audit):
         app.register_blueprint(area.blueprint)
     return app
 

@@ -44,3 +44,54 @@ async def record(db: Database, actor: Actor, action: str, entity_type: str | Non
         created_at=now_iso(),
     )
     return audit_id
+
+
+FILTERS = ("action", "entity_type", "entity_id", "user_id", "actor", "since", "before")
+
+
+async def search(db: Database, limit: int = 100, **filters: str | None) -> list[dict]:
+    """Audit entries, newest first; filters (see FILTERS) left out or None match anything."""
+    unknown = set(filters) - set(FILTERS)
+    if unknown:
+        raise TypeError(f"unknown audit filters: {sorted(unknown)}")
+    values = {name: (filters.get(name) or None) for name in FILTERS}
+    return [_with_details(row) for row in await db.all("audit.search", limit=limit, **values)]
+
+
+def _with_details(row: dict) -> dict:
+    raw = row.get("details")
+    row["details"] = json.loads(raw) if isinstance(raw, str) and raw else raw
+    return row
+
+
+def to_json(entry: dict) -> dict:
+    """The original's audit shape (parsed details), plus who acted and from where."""
+    return {
+        "id": entry["id"], "userId": entry["user_id"], "tokenId": entry["token_id"],
+        "actorKind": entry["actor_kind"], "actor": entry["actor_label"], "action": entry["action"],
+        "entityType": entry["entity_type"], "entityId": entry["entity_id"], "details": entry["details"],
+        "ip": entry["ip"], "createdAt": entry["created_at"], "summary": describe(entry),
+    }
+
+
+def describe(entry: dict) -> str:
+    """One human-readable line, e.g. "ada changed mel's role from member to viewer"."""
+    who = entry["actor_label"] or entry["actor_kind"]
+    d = entry["details"] or {}
+    target = d.get("login") or d.get("name") or d.get("title") or entry["entity_id"] or ""
+    action = entry["action"]
+    sentences = {
+        "auth.signed_in": lambda: f"{who} signed in" + (" (first admin)" if d.get("firstAdmin") else ""),
+        "auth.signed_out": lambda: f"{who} signed out",
+        "auth.refused": lambda: f"sign-in refused for {d.get('login') or 'an unknown account'} ({d.get('reason')})",
+        "user.role_changed": lambda: f"{who} changed {target}'s role from {d.get('from')} to {d.get('to')}",
+        "user.deactivated": lambda: f"{who} deactivated {target}",
+        "user.reactivated": lambda: f"{who} reactivated {target}",
+        "user.deleted": lambda: f"{who} deleted user {target}",
+        "token.created": lambda: f"{who} created API token {target} ({d.get('role')})",
+        "token.revoked": lambda: f"{who} revoked API token {target}",
+    }
+    if action in sentences:
+        return sentences[action]()
+    noun = (entry["entity_type"] or "").replace("_", " ")
+    return f"{who} {action.split('.', 1)[-1].replace('_', ' ')} {noun} {target}".strip()

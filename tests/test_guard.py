@@ -169,3 +169,12 @@ async def test_user_menu_shows_identity_role_and_sign_out(admin, viewer):
     assert "/admin/users" not in html  # admin links only for admins
     assert "/admin/users" in await (await admin.get("/status")).get_data(as_text=True)
     assert f'"X-CSRF-Token": "{viewer.csrf_token}"' in html
+
+
+async def test_session_activity_is_recorded_at_most_every_few_minutes(admin, db, monkeypatch):
+    before = await sessions.resolve(db, admin.raw_session)
+    assert (await sessions.resolve(db, admin.raw_session))["last_seen_at"] == before["last_seen_at"]
+    monkeypatch.setattr(sessions, "TOUCH_EVERY", sessions.TOUCH_EVERY * 0)
+    await sessions.resolve(db, admin.raw_session)
+    assert (await sessions.resolve(db, admin.raw_session))["last_seen_at"] >= before["last_seen_at"]
+    assert (await admin.get("/api/auth/me")).status_code == 200

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from clawtrol.app import create_app
+from clawtrol import audit
 from clawtrol.auth import users
 from clawtrol.config import load_config
 
@@ -142,8 +142,8 @@ async def test_denied_authorization_is_explained_and_audited(oauth_app, github):
     parts = urlsplit(authorize(await start(browser)))
     response = await browser.get(f"{parts.path}?{parts.query}")
     assert response.status_code == 400 and "did not authorize" in await response.get_data(as_text=True)
-    [row] = await oauth_app.extensions["db"].all("audit.recent", action="auth.refused", limit=5)
-    assert json.loads(row["details"])["reason"] == "github_error:access_denied"
+    [row] = await audit.search(oauth_app.extensions["db"], action="auth.refused")
+    assert row["details"]["reason"] == "github_error:access_denied"
 
 
 async def test_org_members_only(org_app, github):
@@ -163,8 +163,8 @@ async def test_org_members_only(org_app, github):
     assert (await outsider.get("/api/auth/me")).status_code == 401
     db = org_app.extensions["db"]
     assert [u["login"] for u in await db.all("users.list")] == ["hubot"]
-    [refusal] = await db.all("audit.recent", action="auth.refused", limit=5)
-    assert json.loads(refusal["details"]) == {"login": "octocat", "reason": "not_in_org:pending"}
+    [refusal] = await audit.search(db, action="auth.refused")
+    assert refusal["details"] == {"login": "octocat", "reason": "not_in_org:pending"}
 
 
 async def test_membership_is_rechecked_at_every_sign_in(org_app, github):

@@ -60,6 +60,7 @@ async def _existing(db: Database, identity: Identity) -> dict | None:
 
 async def sign_in(db: Database, identity: Identity, ip: str | None, user_agent: str | None) -> tuple[dict, str]:
     """Upsert the user and open a session; return (user, raw session id). Raises SignInRefused."""
+    await sessions.purge_expired(db)  # sign-ins are rare enough to carry the housekeeping
     for attempt in range(2):
         try:
             return await _sign_in_once(db, identity, ip, user_agent)
