@@ -6,11 +6,12 @@ import time
 
 from quart import Quart, g, url_for
 
-from . import __version__, errors, security
+from . import __version__, errors, formatting, security
 from .auth import guard
 from .config import Config, load_config
 from .db import Database, DatabaseUnavailable, QueryCatalog
 from .gateway.state import GatewayState
+from .live import Hub
 from .paths import SQL_QUERIES, STATIC, TEMPLATES
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -34,14 +35,17 @@ def create_app(config: Config | None = None) -> Quart:
     db = Database(config.database_url, QueryCatalog.load(SQL_QUERIES, "sqlite" if config.is_sqlite else "postgres"))
     app.extensions["db"] = db
     app.extensions["gateway_state"] = GatewayState()
+    hub = app.extensions["hub"] = Hub(db, config.database_url)
     app.extensions["started_at"] = time.monotonic()
 
     @app.before_serving
     async def open_database() -> None:
         await db.connect()
+        await hub.start()
 
     @app.after_serving
     async def close_database() -> None:
+        await hub.stop()  # release the LISTEN connection first, or shutdown waits on it
         await db.disconnect()
 
     if db.is_sqlite:
@@ -67,17 +71,19 @@ def create_app(config: Config | None = None) -> Quart:
 
     errors.install(app)
     security.install(app)
+    formatting.install(app)
     guard.install(app)
 
-    from .blueprints import admin, audit, auth, health, pages
+    from .blueprints import admin, audit, auth, board, health, live, pages, tasks
 
-    for area in (health, auth, pages, admin, audit):
+    for area in (health, auth, pages, board, tasks, live, admin, audit):
         app.register_blueprint(area.blueprint)
     return app
 
 
 # (label, endpoint) of the main navigation; an entry shows once its blueprint is registered.
 NAVIGATION = [
+    ("Board", "board.board_page"),
     ("Status", "pages.status"),
 ]
 

@@ -8,6 +8,7 @@ from quart import Quart, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from .db import DatabaseUnavailable
+from .incoming import incoming
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,8 @@ class ApiError(Exception):
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path == "/api"
+    path = incoming().path
+    return path.startswith("/api/") or path == "/api" or path == "/ws"
 
 
 async def _page(status: int, title: str, message: str):

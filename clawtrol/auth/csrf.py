@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from quart import current_app, request
 
 from ..errors import ApiError
+from ..incoming import incoming
 
 HEADER = "X-CSRF-Token"
 FORM_FIELD = "csrf_token"
@@ -29,17 +30,28 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
+def _allowed_origins() -> set[str]:
+    incoming_url = incoming().host_url.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
+    return {_origin(current_app.config["CLAWTROL"].public_url), _origin(incoming_url)}
+
+
+def check_websocket_origin() -> None:
+    """Browsers always send Origin on WebSocket handshakes; it must be one of ours."""
+    origin = incoming().headers.get("Origin")
+    if origin is not None and origin.lower() not in _allowed_origins():
+        raise ApiError("Cross-origin WebSocket refused.", 403, code="CSRF")
+
+
 def check_same_origin() -> None:
     """Refuse cross-site browser requests (Sec-Fetch-Site, or the Origin header on older browsers)."""
-    fetch_site = request.headers.get("Sec-Fetch-Site")
+    fetch_site = incoming().headers.get("Sec-Fetch-Site")
     if fetch_site is not None:
         if fetch_site not in ("same-origin", "none"):
             raise ApiError("Cross-site request refused (CSRF protection).", 403, code="CSRF")
         return
-    origin = request.headers.get("Origin")
+    origin = incoming().headers.get("Origin")
     if origin and origin != "null":
-        allowed = {_origin(current_app.config["CLAWTROL"].public_url), _origin(request.host_url)}
-        if origin.lower() not in allowed:
+        if origin.lower() not in _allowed_origins():
             raise ApiError("Cross-origin request refused (CSRF protection).", 403, code="CSRF")
     elif origin == "null":
         raise ApiError("Cross-origin request refused (CSRF protection).", 403, code="CSRF")

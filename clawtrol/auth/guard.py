@@ -16,6 +16,7 @@ from quart_auth import AuthUser, QuartAuth, current_user, login_user, logout_use
 
 from ..db import DatabaseUnavailable, current_db
 from ..errors import ApiError, wants_json
+from ..incoming import incoming
 from . import csrf, sessions, tokens
 from .principal import Principal
 from .ratelimit import FailureLimiter
@@ -61,7 +62,7 @@ def end_browser_session() -> None:
 
 
 async def _principal_from_bearer(raw: str) -> Principal:
-    address = request.remote_addr or "unknown"
+    address = incoming().remote_addr or "unknown"
     token_failures = limiter("token_failures")
     wait = token_failures.retry_after(address)
     if wait:
@@ -88,7 +89,7 @@ async def _principal_from_cookie() -> Principal | None:
 
 async def authenticate() -> None:
     """Set g.principal (or None) and g.via ('bearer' or 'cookie')."""
-    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    scheme, _, credentials = incoming().headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer":
         g.via = "bearer"
         g.principal = await _principal_from_bearer(credentials)
@@ -131,6 +132,15 @@ async def guard_request():
     return None
 
 
+async def guard_websocket():
+    """WebSockets need credentials too; cookie-authenticated ones must come from our own pages."""
+    await authenticate()
+    if g.principal is None:
+        raise ApiError("Not authenticated", 401)
+    if g.via == "cookie":
+        csrf.check_websocket_origin()  # no cross-site WebSocket hijacking with the session cookie
+
+
 def install(app: Quart) -> None:
     config = app.config["CLAWTROL"]
     app.config.update(
@@ -146,6 +156,7 @@ def install(app: Quart) -> None:
     app.extensions["token_failures"] = FailureLimiter(max_failures=20, window_seconds=300)
     app.extensions["signin_failures"] = FailureLimiter(max_failures=10, window_seconds=600)
     app.before_request(guard_request)
+    app.before_websocket(guard_websocket)
 
     @app.context_processor
     def auth_context() -> dict:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from quart import g, request
+from quart import g
 
 from ..audit import Actor
 from ..errors import ApiError
+from ..incoming import incoming
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +65,14 @@ def require_role(minimum: str, action: str = "do this") -> Principal:
     principal = require_principal()
     if not principal.has_role(minimum):
         log.warning("denied", extra={"principal": principal.label, "role": principal.role, "needs": minimum,
-                                     "action": action, "path": request.path})
+                                     "action": action, "path": incoming().path})
         raise ApiError(f"Your role ({principal.role}) cannot {action}; it needs {minimum} or higher.", 403,
                        code="FORBIDDEN")
     return principal
 
 
 def client_ip() -> str | None:
-    return request.remote_addr
+    return incoming().remote_addr
 
 
 def current_actor() -> Actor:
@@ -83,5 +84,5 @@ def current_actor() -> Actor:
         user_id=principal.user_id,
         token_id=principal.token_id,
         ip=client_ip(),
-        user_agent=request.headers.get("User-Agent"),
+        user_agent=incoming().headers.get("User-Agent"),
     )

@@ -73,6 +73,7 @@ CREATE TABLE tasks (
     agent_id                 TEXT,
     user_id                  TEXT,
     created_by               TEXT REFERENCES users (id) ON DELETE SET NULL,
+    created_by_token         TEXT REFERENCES api_tokens (id) ON DELETE SET NULL,
     assigned_to              TEXT REFERENCES users (id) ON DELETE SET NULL,
     session_key              TEXT UNIQUE,
     handoff_notes            TEXT,
@@ -94,7 +95,7 @@ CREATE TABLE tasks (
     updated_at               TEXT NOT NULL,
     completed_at             TEXT
 );
-CREATE INDEX idx_tasks_board ON tasks (status, priority, updated_at);
+CREATE INDEX idx_tasks_board ON tasks (status, priority, created_at);
 CREATE INDEX idx_tasks_done ON tasks (status, completed_at);
 CREATE INDEX idx_tasks_project ON tasks (project_id, status);
 CREATE INDEX idx_tasks_agent ON tasks (agent_id);
@@ -106,6 +107,7 @@ CREATE TABLE comments (
     id           TEXT PRIMARY KEY,
     task_id      TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
     user_id      TEXT REFERENCES users (id) ON DELETE SET NULL,
+    token_id     TEXT REFERENCES api_tokens (id) ON DELETE SET NULL,
     user_name    TEXT,
     user_avatar  TEXT,
     content      TEXT NOT NULL,

@@ -1,0 +1,265 @@
+"""The kanban board: the page, its columns and cards as htmx fragments, the task detail dialog, the new-task
+dialog, drag-and-drop moves and comments. Every fragment is rendered with the viewer's own permissions."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qsl, urlsplit
+
+from quart import Blueprint, render_template, request
+from werkzeug.datastructures import MultiDict
+
+from .. import audit
+from ..auth.principal import current_actor, current_principal, require_principal
+from ..db import current_db
+from ..errors import ApiError
+from ..live import current_hub
+from ..tasks import access, comments, service
+from ..tasks.filters import TaskFilters
+from ..tasks.model import PRIORITIES, PRIORITY_LABELS, STATUS_LABELS, STATUSES
+
+blueprint = Blueprint("board", __name__)
+
+COLUMN_PAGE = {"done": 20}
+OPEN_COLUMN_PAGE = 50
+FORM_FIELDS = ("title", "description", "status", "priority", "projectId", "agentId", "assignedTo", "dueDate",
+               "handoffNotes", "commitHash")
+
+
+def _page_size(status: str) -> int:
+    return COLUMN_PAGE.get(status, OPEN_COLUMN_PAGE)
+
+
+def _board_filters() -> TaskFilters:
+    """Filters of the board the request came from: its own query string, or the page's (HX-Current-URL)."""
+    if request.args:
+        return TaskFilters.from_args(request.args, project_key="project")
+    current = request.headers.get("HX-Current-URL")
+    if current:
+        return TaskFilters.from_args(MultiDict(parse_qsl(urlsplit(current).query)), project_key="project")
+    return TaskFilters()
+
+
+async def _column(status: str, filters: TaskFilters, offset: int = 0) -> dict:
+    db = current_db()
+    params = filters.params(current_principal(), with_status=False, with_agent=False)
+    limit = _page_size(status)
+    if status == "done":
+        tasks = await db.all("tasks.board_done", limit=limit, offset=offset, **params)
+    else:
+        tasks = await db.all("tasks.board_column", status=status, limit=limit, offset=offset, **params)
+    return {"status": status, "label": STATUS_LABELS[status], "tasks": tasks, "offset": offset + len(tasks)}
+
+
+async def _counts(filters: TaskFilters) -> dict[str, int]:
+    params = filters.params(current_principal(), with_status=False, with_agent=False)
+    rows = await current_db().all("tasks.board_counts", **params)
+    counts = {status: 0 for status in STATUSES}
+    counts.update({row["status"]: row["n"] for row in rows})
+    return counts
+
+
+async def _render_columns(statuses, filters: TaskFilters, oob: bool) -> str:
+    counts = await _counts(filters)
+    parts = []
+    for status in dict.fromkeys(statuses):
+        column = await _column(status, filters)
+        parts.append(await render_template("board/_column.html", column=column, count=counts[status],
+                                           filters=filters, oob=oob))
+    return "".join(parts)
+
+
+async def _choices() -> dict:
+    db = current_db()
+    users = [u for u in await db.all("users.list") if u["active"]]
+    return {"users": users, "projects": await db.all("projects.options"), "statuses": STATUSES,
+            "status_labels": STATUS_LABELS, "priorities": PRIORITIES, "priority_labels": PRIORITY_LABELS}
+
+
+def _toast(message: str, level: str = "error") -> dict:
+    return {"HX-Trigger": json.dumps({"clawtrol:toast": {"message": message, "level": level}})}
+
+
+# --- the board -------------------------------------------------------------------------------------
+
+@blueprint.get("/board")
+async def board_page():
+    principal = require_principal()
+    filters = TaskFilters.from_args(request.args, project_key="project")
+    counts = await _counts(filters)
+    columns = [await _column(status, filters) for status in STATUSES]
+    template = "board/_columns.html" if request.headers.get("HX-Request") else "board/index.html"
+    return await render_template(template, columns=columns, counts=counts, filters=filters,
+                                 can_create=access.can_create(principal), **await _choices())
+
+
+@blueprint.get("/board/columns/<status>")
+async def column_fragment(status: str):
+    require_principal()
+    if status not in STATUSES:
+        raise ApiError("No such column", 404)
+    filters = _board_filters()
+    offset = request.args.get("offset", "0")
+    if not offset.isdigit():
+        raise ApiError("offset: a whole number", field="offset")
+    column = await _column(status, filters, int(offset))
+    counts = await _counts(filters)
+    template = "board/_more_cards.html" if int(offset) else "board/_column.html"
+    return await render_template(template, column=column, count=counts[status], filters=filters, oob=False)
+
+
+@blueprint.post("/board/tasks/<task_id>/move")
+async def move_task(task_id: str):
+    """Drag-and-drop: the columns involved come back out of band (server truth, so a refused move snaps
+    back), with a toast saying why when it was refused."""
+    principal = require_principal()
+    db = current_db()
+    before = await service.get(db, task_id)
+    status = request.args.get("status", "")
+    version = request.args.get("version", "")
+    headers: dict = {}
+    try:
+        await service.update(db, current_hub(), principal, current_actor(), task_id,
+                             {"status": status, "version": int(version) if version.isdigit() else None})
+    except ApiError as error:
+        if error.status == 404:
+            raise
+        headers = _toast(error.message)
+    statuses = [before["status"]] + ([status] if status in STATUSES else [])
+    html = await _render_columns(statuses, _board_filters(), oob=True)
+    return html, 200, {"HX-Reswap": "none", **headers}
+
+
+# --- task detail and editing -----------------------------------------------------------------------
+
+async def _detail(task_id: str, error: str | None = None, status: int = 200, notice: str | None = None):
+    db = current_db()
+    task = await service.get(db, task_id)
+    history = await audit.search(db, 50, entity_type="task", entity_id=task_id)
+    thread = await comments.list_for_task(db, task_id)
+    principal = current_principal()
+    return await render_template(
+        "board/_detail.html", task=task, history=history, comments=thread, error=error, notice=notice,
+        can_edit=access.can_edit(principal, task), can_comment=access.can_create(principal),
+        can_moderate=lambda c: access.can_moderate_comment(principal, c), describe=audit.describe,
+        **await _choices()), status
+
+
+@blueprint.get("/board/tasks/<task_id>")
+async def task_detail(task_id: str):
+    require_principal()
+    html, status = await _detail(task_id)
+    if request.headers.get("HX-Request"):
+        return html, status
+    return await render_template("board/task_page.html", detail=html), status
+
+
+def _form_changes(form) -> dict:
+    """Form fields → API fields (empty optional inputs clear the value)."""
+    body: dict = {}
+    for name in FORM_FIELDS:
+        if name in form:
+            value = form[name]
+            body[name] = value if value.strip() or name in ("title",) else None
+    return body
+
+
+@blueprint.post("/board/tasks/<task_id>")
+async def update_task(task_id: str):
+    principal = require_principal()
+    form = await request.form
+    db = current_db()
+    before = await service.get(db, task_id)
+    body = _form_changes(form)
+    version = form.get("version", "")
+    body["version"] = int(version) if version.isdigit() else None
+    try:
+        task = await service.update(db, current_hub(), principal, current_actor(), task_id, body)
+    except ApiError as error:
+        if error.status in (403, 404):
+            raise
+        html, status = await _detail(task_id, error=error.message, status=error.status)
+        return html, status
+    html, status = await _detail(task_id, notice="Saved.")
+    columns = await _render_columns([before["status"], task["status"]], _board_filters(), oob=True)
+    return html + columns, status
+
+
+@blueprint.delete("/board/tasks/<task_id>")
+async def delete_task(task_id: str):
+    principal = require_principal()
+    task = await service.delete(current_db(), current_hub(), principal, current_actor(), task_id)
+    columns = await _render_columns([task["status"]], _board_filters(), oob=True)
+    return columns, 200, {"HX-Reswap": "none", "HX-Trigger": json.dumps({"clawtrol:close-dialog": {}})}
+
+
+@blueprint.get("/board/new")
+async def new_task_form():
+    principal = require_principal()
+    access.require_create(principal)
+    return await render_template("board/_new.html", form={}, error=None, **await _choices())
+
+
+@blueprint.post("/board/tasks")
+async def create_task():
+    principal = require_principal()
+    form = await request.form
+    body = {k: v for k, v in _form_changes(form).items() if v is not None}
+    try:
+        task = await service.create(current_db(), current_hub(), principal, current_actor(), body)
+    except ApiError as error:
+        if error.status == 403:
+            raise
+        return await render_template("board/_new.html", form=form, error=error.message, **await _choices()), 400
+    columns = await _render_columns([task["status"]], _board_filters(), oob=True)
+    return columns, 200, {"HX-Reswap": "none", "HX-Trigger": json.dumps({"clawtrol:close-dialog": {}})}
+
+
+# --- comments --------------------------------------------------------------------------------------
+
+async def _thread(task_id: str, error: str | None = None, status: int = 200):
+    principal = current_principal()
+    thread = await comments.list_for_task(current_db(), task_id)
+    return await render_template("board/_comments.html", task_id=task_id, comments=thread, error=error,
+                                 can_comment=access.can_create(principal),
+                                 can_moderate=lambda c: access.can_moderate_comment(principal, c)), status
+
+
+@blueprint.get("/board/tasks/<task_id>/comments")
+async def comment_thread(task_id: str):
+    require_principal()
+    return await _thread(task_id)
+
+
+@blueprint.post("/board/tasks/<task_id>/comments")
+async def add_comment(task_id: str):
+    principal = require_principal()
+    form = await request.form
+    try:
+        await comments.create(current_db(), current_hub(), principal, current_actor(), task_id, form.get("content"))
+    except ApiError as error:
+        if error.status in (403, 404):
+            raise
+        return await _thread(task_id, error.message, error.status)
+    return await _thread(task_id)
+
+
+@blueprint.post("/board/tasks/<task_id>/comments/<comment_id>")
+async def edit_comment(task_id: str, comment_id: str):
+    principal = require_principal()
+    form = await request.form
+    try:
+        await comments.update(current_db(), current_hub(), principal, current_actor(), task_id, comment_id,
+                              form.get("content"))
+    except ApiError as error:
+        if error.status in (403, 404):
+            raise
+        return await _thread(task_id, error.message, error.status)
+    return await _thread(task_id)
+
+
+@blueprint.delete("/board/tasks/<task_id>/comments/<comment_id>")
+async def delete_comment(task_id: str, comment_id: str):
+    principal = require_principal()
+    await comments.delete(current_db(), current_hub(), principal, current_actor(), task_id, comment_id)
+    return await _thread(task_id)

@@ -1,0 +1,1 @@
+"""Tasks (work orders): validation, the review gate, done enrichment, permissions, comments."""

@@ -1,0 +1,87 @@
+"""Comment threads on tasks: members and up write; authors (or admins) edit and delete."""
+
+from __future__ import annotations
+
+from ..audit import Actor, record
+from ..auth.principal import Principal
+from ..clock import new_id, now_iso
+from ..db import Database
+from ..errors import ApiError
+from ..live import Hub
+from . import access
+from .service import get as get_task
+
+MAX_LENGTH = 10_000
+
+
+def to_json(comment: dict) -> dict:
+    return {
+        "id": comment["id"], "taskId": comment["task_id"], "userId": comment["user_id"],
+        "tokenId": comment["token_id"], "userName": comment["user_name"], "userAvatar": comment["user_avatar"],
+        "content": comment["content"], "createdAt": comment["created_at"], "updatedAt": comment["updated_at"],
+    }
+
+
+def validate_content(content: object) -> str:
+    if not isinstance(content, str) or not content.strip():
+        raise ApiError("content: required, a non-blank string", field="content")
+    if len(content) > MAX_LENGTH:
+        raise ApiError(f"content: at most {MAX_LENGTH} characters", field="content")
+    return content.strip()
+
+
+async def list_for_task(db: Database, task_id: str) -> list[dict]:
+    await get_task(db, task_id)
+    return await db.all("comments.list_for_task", task_id=task_id)
+
+
+async def _get(db: Database, task_id: str, comment_id: str) -> dict:
+    comment = await db.one("comments.get", id=comment_id, task_id=task_id)
+    if comment is None:
+        raise ApiError("Comment not found", 404)
+    return comment
+
+
+def _require_author(principal: Principal, comment: dict) -> None:
+    if not access.can_moderate_comment(principal, comment):
+        raise ApiError("Only the comment's author or an admin can change it.", 403, code="FORBIDDEN")
+
+
+async def create(db: Database, hub: Hub, principal: Principal, actor: Actor, task_id: str, content: object) -> dict:
+    access.require_create(principal)
+    text = validate_content(content)
+    comment_id = new_id()
+    async with db.transaction():
+        task = await get_task(db, task_id)
+        await db.changed("comments.insert", id=comment_id, task_id=task_id, user_id=principal.user_id,
+                         token_id=principal.token_id, user_name=principal.display_name,
+                         user_avatar=principal.avatar_url, content=text, now=now_iso())
+        await record(db, actor, "comment.created", "task", task_id, {"commentId": comment_id, "title": task["title"]})
+    comment = await _get(db, task_id, comment_id)
+    await hub.publish("comment.created", {"taskId": task_id, "comment": to_json(comment), "title": task["title"],
+                                          "actor": actor.label, "actorId": principal.id})
+    return comment
+
+
+async def update(db: Database, hub: Hub, principal: Principal, actor: Actor, task_id: str, comment_id: str,
+                 content: object) -> dict:
+    text = validate_content(content)
+    async with db.transaction():
+        comment = await _get(db, task_id, comment_id)
+        _require_author(principal, comment)
+        await db.changed("comments.update", id=comment_id, task_id=task_id, content=text, now=now_iso())
+        await record(db, actor, "comment.updated", "task", task_id, {"commentId": comment_id})
+    comment = await _get(db, task_id, comment_id)
+    await hub.publish("comment.updated", {"taskId": task_id, "comment": to_json(comment), "actor": actor.label,
+                                          "actorId": principal.id})
+    return comment
+
+
+async def delete(db: Database, hub: Hub, principal: Principal, actor: Actor, task_id: str, comment_id: str) -> None:
+    async with db.transaction():
+        comment = await _get(db, task_id, comment_id)
+        _require_author(principal, comment)
+        await db.changed("comments.delete", id=comment_id, task_id=task_id)
+        await record(db, actor, "comment.deleted", "task", task_id, {"commentId": comment_id})
+    await hub.publish("comment.deleted", {"taskId": task_id, "commentId": comment_id, "actor": actor.label,
+                                          "actorId": principal.id})

@@ -1,0 +1,146 @@
+"""Creating, changing and deleting tasks: validation, permissions, the review gate, done enrichment, the
+audit trail (same transaction) and live events (after commit)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..audit import Actor, record
+from ..auth.principal import Principal
+from ..clock import new_id, now_iso
+from ..db import Database, UniqueViolation
+from ..errors import ApiError
+from ..live import Hub
+from . import access, rules
+from .model import EDITABLE_COLUMNS, NESTED, COLUMN, parse_changes, to_json
+
+API_NAME = {column: name for name, column in COLUMN.items()}
+API_NAME.update({column: name for name, parts in NESTED.items() for column in parts.values()})
+
+
+async def get(db: Database, task_id: str) -> dict:
+    task = await db.one("tasks.get", id=task_id)
+    if task is None:
+        raise ApiError("Task not found", 404)
+    return task
+
+
+async def _check_references(db: Database, changes: dict[str, Any]) -> None:
+    if changes.get("project_id") and await db.one("projects.get", id=changes["project_id"]) is None:
+        raise ApiError(f"projectId: no project with id {changes['project_id']!r}", field="projectId")
+    if changes.get("assigned_to"):
+        user = await db.one("users.get", id=changes["assigned_to"])
+        if user is None or not user["active"]:
+            raise ApiError(f"assignedTo: no active user with id {changes['assigned_to']!r}", field="assignedTo")
+
+
+async def _apply_transition(db: Database, old_status: str | None, task: dict[str, Any]) -> None:
+    """Entering review passes the gate; entering done stamps completion and the human-equivalent numbers."""
+    if task["status"] == old_status:
+        return
+    if task["status"] == "review":
+        task["commit_hash"] = rules.review_gate(task.get("handoff_notes"), task.get("commit_hash"))
+    elif task["status"] == "done":
+        task["completed_at"] = now_iso()
+        rate = rules.hourly_rate((await db.one("settings.get", key="humanHourlyRate") or {}).get("value"))
+        task["estimated_human_minutes"], task["human_cost"] = rules.human_equivalent(task, rate)
+
+
+def _actor_payload(actor: Actor) -> dict:
+    return {"actor": actor.label, "actorId": actor.user_id or actor.token_id}
+
+
+async def create(db: Database, hub: Hub, principal: Principal, actor: Actor, body: dict) -> dict:
+    access.require_create(principal)
+    changes = parse_changes(body)
+    if not changes.get("title"):
+        raise ApiError("title: required", field="title")
+    task: dict[str, Any] = {column: None for column in EDITABLE_COLUMNS}
+    task.update({"status": "backlog", "priority": "P2", "completed_at": None})
+    task.update(changes)
+    await _check_references(db, task)
+    await _apply_transition(db, None, task)  # created straight into review or done: same rules
+    task_id, now = new_id(), now_iso()
+    try:
+        async with db.transaction():
+            await db.changed("tasks.insert", id=task_id, created_by=principal.user_id,
+                             created_by_token=principal.token_id, created_at=now, updated_at=now, **task)
+            await record(db, actor, "task.created", "task", task_id,
+                         {"title": task["title"], "priority": task["priority"], "status": task["status"],
+                          "projectId": task["project_id"]})
+            if task["assigned_to"]:
+                await record(db, actor, "task.assigned", "task", task_id,
+                             {"title": task["title"], "from": None, "to": task["assigned_to"]})
+    except UniqueViolation:
+        raise ApiError("sessionKey: already linked to another task", 409, field="sessionKey") from None
+    created = await get(db, task_id)
+    await hub.publish("task.created", {"task": to_json(created), **_actor_payload(actor)})
+    return created
+
+
+def _version(body: dict) -> int | None:
+    version = body.pop("version", None)
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        raise ApiError("version: must be the whole number from the task you edited", field="version")
+    return version
+
+
+async def update(db: Database, hub: Hub, principal: Principal, actor: Actor, task_id: str, body: dict) -> dict:
+    """Apply a partial change. A stale `version` is refused with 409 and the current task."""
+    body = dict(body)
+    expected_version = _version(body)
+    changes = parse_changes(body)
+    if not changes:
+        raise ApiError("No updates provided")
+    try:
+        async with db.transaction():
+            if not await db.changed("tasks.lock", id=task_id):
+                raise ApiError("Task not found", 404)
+            current = await get(db, task_id)
+            access.require_edit(principal, current)
+            if expected_version is not None and expected_version != current["version"]:
+                raise ApiError("This task was changed by someone else since you loaded it; review the current "
+                               "version and try again.", 409, code="VERSION_CONFLICT",
+                               extra={"task": to_json(current)})
+            await _check_references(db, {k: v for k, v in changes.items() if current.get(k) != v})
+            task = {column: current[column] for column in EDITABLE_COLUMNS}
+            task["completed_at"] = current["completed_at"]
+            task.update(changes)
+            await _apply_transition(db, current["status"], task)
+            changed = [column for column in task if task[column] != current[column]]
+            if not changed:
+                return current
+            await db.changed("tasks.update", id=task_id, updated_at=now_iso(), **task)
+            await _audit_update(db, actor, current, task, changed)
+    except UniqueViolation:
+        raise ApiError("sessionKey: already linked to another task", 409, field="sessionKey") from None
+    updated = await get(db, task_id)
+    await hub.publish("task.updated", {"task": to_json(updated), "oldTask": to_json(current),
+                                       "updates": sorted({API_NAME.get(c, c) for c in changed}),
+                                       **_actor_payload(actor)})
+    return updated
+
+
+async def _audit_update(db: Database, actor: Actor, old: dict, new: dict, changed: list[str]) -> None:
+    title = new["title"]
+    if "status" in changed:
+        await record(db, actor, "task.status_changed", "task", old["id"],
+                     {"title": title, "from": old["status"], "to": new["status"]})
+    if "assigned_to" in changed:
+        await record(db, actor, "task.assigned", "task", old["id"],
+                     {"title": title, "from": old["assigned_to"], "to": new["assigned_to"]})
+    others = sorted({API_NAME[c] for c in changed if c in API_NAME and c not in ("status", "assigned_to")})
+    if others:
+        await record(db, actor, "task.updated", "task", old["id"], {"title": title, "fields": others})
+
+
+async def delete(db: Database, hub: Hub, principal: Principal, actor: Actor, task_id: str) -> dict:
+    async with db.transaction():
+        if not await db.changed("tasks.lock", id=task_id):
+            raise ApiError("Task not found", 404)
+        task = await get(db, task_id)
+        access.require_edit(principal, task)
+        await db.changed("tasks.delete", id=task_id)
+        await record(db, actor, "task.deleted", "task", task_id, {"title": task["title"], "status": task["status"]})
+    await hub.publish("task.deleted", {"taskId": task_id, "task": to_json(task), **_actor_payload(actor)})
+    return task
