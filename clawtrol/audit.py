@@ -90,6 +90,14 @@ def describe(entry: dict) -> str:
         "user.deleted": lambda: f"{who} deleted user {target}",
         "token.created": lambda: f"{who} created API token {target} ({d.get('role')})",
         "token.revoked": lambda: f"{who} revoked API token {target}",
+        "task.created": lambda: f"{who} created '{target}'",
+        "task.status_changed": lambda: f"{who} moved '{target}' from {d.get('from')} to {d.get('to')}",
+        "task.assigned": lambda: f"{who} {'assigned' if d.get('to') else 'unassigned'} '{target}'",
+        "task.updated": lambda: f"{who} edited {', '.join(d.get('fields') or [])} of '{target}'",
+        "task.deleted": lambda: f"{who} deleted '{target}'",
+        "comment.created": lambda: f"{who} commented on '{target}'" if d.get("title") else f"{who} commented",
+        "comment.updated": lambda: f"{who} edited a comment",
+        "comment.deleted": lambda: f"{who} deleted a comment",
     }
     if action in sentences:
         return sentences[action]()

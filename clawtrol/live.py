@@ -89,8 +89,11 @@ class Hub:
     # --- the LISTEN side (PostgreSQL) --------------------------------------------------------------
 
     async def start(self) -> None:
+        """Start listening (PostgreSQL); wait briefly so events published right after start arrive."""
         if self.fanout and self._listener is None:
             self._listener = asyncio.create_task(self._listen_forever(), name="clawtrol-live-listener")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.listening.wait(), 5)
 
     async def stop(self) -> None:
         if self._listener is not None:
