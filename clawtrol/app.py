@@ -6,7 +6,7 @@ import time
 
 from quart import Quart, g, url_for
 
-from . import __version__, errors, formatting, security
+from . import __version__, errors, formatting, payload, security
 from .auth import guard
 from .config import Config, load_config
 from .db import Database, DatabaseUnavailable, QueryCatalog
@@ -72,6 +72,7 @@ def create_app(config: Config | None = None) -> Quart:
     errors.install(app)
     security.install(app)
     formatting.install(app)
+    payload.install(app)
     guard.install(app)
 
     from .blueprints import admin, audit, auth, board, health, live, pages, tasks

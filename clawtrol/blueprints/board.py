@@ -21,7 +21,7 @@ from ..tasks.model import PRIORITIES, PRIORITY_LABELS, STATUS_LABELS, STATUSES
 blueprint = Blueprint("board", __name__)
 
 COLUMN_PAGE = {"done": 20}
-OPEN_COLUMN_PAGE = 50
+OPEN_COLUMN_PAGE = 30
 FORM_FIELDS = ("title", "description", "status", "priority", "projectId", "agentId", "assignedTo", "dueDate",
                "handoffNotes", "commitHash")
 

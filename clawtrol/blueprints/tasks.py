@@ -11,7 +11,7 @@ from ..live import current_hub
 from ..payload import json_object
 from ..tasks import comments, service
 from ..tasks.filters import TaskFilters
-from ..tasks.model import WRITABLE, to_json
+from ..tasks.model import READ_ONLY, WRITABLE, to_json
 
 blueprint = Blueprint("tasks", __name__)
 
@@ -45,7 +45,7 @@ async def list_tasks():
 @blueprint.post("/api/tasks")
 async def create_task():
     principal = require_principal()
-    body = await json_object(set(WRITABLE))
+    body = await json_object(set(WRITABLE) | set(READ_ONLY))  # read-only ones are refused by name
     task = await service.create(current_db(), current_hub(), principal, current_actor(), body)
     return to_json(task), 201
 
@@ -59,7 +59,7 @@ async def get_task(task_id: str):
 @blueprint.patch("/api/tasks/<task_id>")
 async def update_task(task_id: str):
     principal = require_principal()
-    body = await json_object(set(WRITABLE) | {"version", "id", "createdAt", "createdBy", "updatedAt", "completedAt"})
+    body = await json_object(set(WRITABLE) | set(READ_ONLY) | {"version"})
     task = await service.update(current_db(), current_hub(), principal, current_actor(), task_id, body)
     return to_json(task)
 

@@ -67,6 +67,15 @@ def translate_errors() -> typing.Iterator[None]:
         raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
+def _as_dict(record: typing.Any) -> dict[str, typing.Any]:
+    """A result row as a plain dict, without the per-column lookups of databases' Record.__getitem__
+    (they dominate the cost of wide rows). SQLite rows wrap an SQLAlchemy Row (names in `_fields`);
+    PostgreSQL rows wrap an asyncpg Record (with items())."""
+    raw = record._mapping
+    fields = getattr(raw, "_fields", None)
+    return dict(zip(fields, raw)) if fields is not None else dict(raw.items())
+
+
 def _element_type(values: list) -> typing.Any:
     """SQL type of a list parameter's elements. An empty list renders as an empty IN subquery whose
     type PostgreSQL checks against the column, so it defaults to text (all our ids are text)."""
@@ -123,13 +132,13 @@ class Database:
     async def all(self, name: str, /, **params: typing.Any) -> list[dict[str, typing.Any]]:
         statement = self._statement(name, params)
         with translate_errors():
-            return [dict(row) for row in await self._db.fetch_all(statement)]
+            return [_as_dict(row) for row in await self._db.fetch_all(statement)]
 
     async def one(self, name: str, /, **params: typing.Any) -> dict[str, typing.Any] | None:
         statement = self._statement(name, params)
         with translate_errors():
             row = await self._db.fetch_one(statement)
-        return dict(row) if row is not None else None
+        return _as_dict(row) if row is not None else None
 
     async def value(self, name: str, /, **params: typing.Any) -> typing.Any:
         statement = self._statement(name, params)

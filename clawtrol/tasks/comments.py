@@ -25,6 +25,8 @@ def to_json(comment: dict) -> dict:
 def validate_content(content: object) -> str:
     if not isinstance(content, str) or not content.strip():
         raise ApiError("content: required, a non-blank string", field="content")
+    if "\x00" in content:
+        raise ApiError("content: must not contain NUL characters", field="content")
     if len(content) > MAX_LENGTH:
         raise ApiError(f"content: at most {MAX_LENGTH} characters", field="content")
     return content.strip()

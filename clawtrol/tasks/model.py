@@ -24,6 +24,8 @@ def _text(max_length: int, required: bool = False) -> Callable[[str, Any], Any]:
             return None
         if not isinstance(value, str):
             raise ApiError(f"{field}: must be a string", field=field)
+        if "\x00" in value:
+            raise ApiError(f"{field}: must not contain NUL characters", field=field)
         value = value.strip()
         if required and not value:
             raise ApiError(f"{field}: must not be blank", field=field)
@@ -41,16 +43,27 @@ def _choice(options: tuple[str, ...]) -> Callable[[str, Any], Any]:
     return check
 
 
-def _number(integer: bool = False) -> Callable[[str, Any], Any]:
+INT32_MAX = 2**31 - 1
+SAFE_INT_MAX = 2**53  # exact in JSON clients' floats, and within BIGINT
+FLOAT_MAX = 1e12
+
+
+def _number(integer: bool = False, maximum: float = FLOAT_MAX) -> Callable[[str, Any], Any]:
     def check(field: str, value: Any) -> Any:
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ApiError(f"{field}: must be a {'whole ' if integer else ''}number or null", field=field)
+        if isinstance(value, int) and abs(value) > maximum:  # before any float conversion can overflow
+            raise ApiError(f"{field}: at most {maximum:.0f}", field=field)
+        if not math.isfinite(value):
+            raise ApiError(f"{field}: must be a finite number", field=field)
         if integer and value != int(value):
             raise ApiError(f"{field}: must be a whole number", field=field)
         if value < 0:
             raise ApiError(f"{field}: must not be negative", field=field)
+        if value > maximum:
+            raise ApiError(f"{field}: at most {maximum:.0f}", field=field)
         return int(value) if integer else float(value)
     return check
 
@@ -64,7 +77,7 @@ def _due_date(field: str, value: Any) -> Any:
         if len(value) == 10:  # a plain date means the end of that day, UTC
             return iso(datetime.combine(datetime.fromisoformat(value).date(), time(23, 59, 59), timezone.utc))
         return iso(parse_iso(value))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ApiError(f"{field}: not a valid ISO-8601 date, e.g. 2026-03-31", field=field) from None
 
 
@@ -76,8 +89,8 @@ def _id(field: str, value: Any) -> Any:
     return value
 
 
-def _counts(parts: tuple[str, ...]) -> Callable[[str, Any], Any]:
-    number = _number(integer=True)
+def _counts(parts: tuple[str, ...], maximum: int) -> Callable[[str, Any], Any]:
+    number = _number(integer=True, maximum=maximum)
 
     def check(field: str, value: Any) -> Any:
         if value is None:
@@ -103,13 +116,13 @@ WRITABLE: dict[str, Callable[[str, Any], Any]] = {
     "sessionKey": _text(300),
     "handoffNotes": _text(50_000),
     "commitHash": _text(200),
-    "linesChanged": _counts(("added", "removed", "total")),
+    "linesChanged": _counts(("added", "removed", "total"), INT32_MAX),
     "estimatedHumanMinutes": _number(),
     "humanCost": _number(),
     "cost": _number(),
-    "runtime": _number(integer=True),
+    "runtime": _number(integer=True, maximum=SAFE_INT_MAX),
     "model": _text(100),
-    "tokens": _counts(("input", "output", "total")),
+    "tokens": _counts(("input", "output", "total"), SAFE_INT_MAX),
     "dueDate": _due_date,
 }
 READ_ONLY = ("id", "createdAt", "createdBy", "updatedAt", "completedAt", "userId", "createdByToken")
