@@ -11,7 +11,7 @@ import pytest
 from clawtrol import audit
 from clawtrol.clock import now_iso
 
-from .conftest import BACKEND, sign_in_as
+from .conftest import sign_in_as
 
 TASK_KEYS = {
     "id", "title", "description", "status", "priority", "projectId", "agentId", "sessionKey", "handoffNotes",
@@ -163,17 +163,9 @@ async def test_lines_changed_total_is_computed(member):
 async def test_created_by_in_the_body_is_refused(member):
     response = await member.post("/api/tasks", json={"title": "Mine", "createdBy": "someone-else"})
     assert response.status_code == 400
-    assert (await response.get_json())["field"] == "createdBy"
+    body = await response.get_json()
+    assert body["field"] == "createdBy" and "cannot be set by clients" in body["error"]
     assert await total(member) == 0
-
-
-@pytest.mark.xfail(strict=True, reason="POST /api/tasks refuses createdBy as an unknown field (json_object's "
-                                       "allow-list is WRITABLE only), so parse_changes' READ_ONLY message "
-                                       "'cannot be set by clients' is never reached on create")
-async def test_created_by_refusal_on_create_says_it_cannot_be_set(member):
-    response = await member.post("/api/tasks", json={"title": "Mine", "createdBy": "someone-else"})
-    assert response.status_code == 400
-    assert "cannot be set by clients" in (await response.get_json())["error"]
 
 
 async def test_read_only_fields_on_patch_say_they_cannot_be_set(member):
@@ -267,48 +259,55 @@ async def test_inactive_user_cannot_be_assigned(member, meg, db):
     assert response.status_code == 400 and (await response.get_json())["field"] == "assignedTo"
 
 
-@pytest.mark.xfail(strict=True, reason="model._number calls math.isfinite on an arbitrarily large JSON integer "
-                                       "(OverflowError) and has no upper bound (BIGINT overflow): 500")
 @pytest.mark.parametrize("runtime", [10**400, 10**19], ids=["beyond-float", "beyond-bigint"])
 async def test_huge_integers_are_a_validation_error(member, runtime):
+    """Regression: these were a 500 (float overflow in math.isfinite; BIGINT overflow)."""
     response = await member.post("/api/tasks", json={"title": "t", "runtime": runtime})
     assert response.status_code == 400
     assert (await response.get_json())["field"] == "runtime"
 
 
-@pytest.mark.xfail(strict=True, reason="linesChanged parts have no upper bound: lines_* are 32-bit INTEGER on "
-                                       "PostgreSQL (500 there) while SQLite stores the value (201)")
 async def test_line_counts_beyond_32_bits_are_a_validation_error(member):
+    """Regression: lines_* are 32-bit INTEGER on PostgreSQL (was a 500 there, stored on SQLite)."""
     response = await member.post("/api/tasks", json={"title": "t", "linesChanged": {"added": 3_000_000_000}})
     assert response.status_code == 400
     assert (await response.get_json())["field"] == "linesChanged.added"
 
 
-@pytest.mark.xfail(strict=True, reason="model._due_date converts to UTC without catching OverflowError: a date "
-                                       "at the edge of the calendar gives 500")
+async def test_computed_line_total_beyond_32_bits_is_a_validation_error(member):
+    response = await member.post("/api/tasks", json={"title": "t",
+                                                     "linesChanged": {"added": 2**31 - 1, "removed": 1}})
+    assert response.status_code == 400
+    assert (await response.get_json())["field"].startswith("linesChanged")
+
+
 @pytest.mark.parametrize("due", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00"])
 async def test_out_of_range_due_date_is_a_validation_error(member, due):
+    """Regression: converting these to UTC overflows the calendar (was a 500)."""
     response = await member.post("/api/tasks", json={"title": "t", "dueDate": due})
     assert response.status_code == 400
     assert (await response.get_json())["field"] == "dueDate"
 
 
-@pytest.mark.xfail(strict=True, reason="NUL characters in text fields are not refused: PostgreSQL cannot store "
-                                       "them (500), SQLite stores them (201)")
 async def test_nul_characters_in_text_are_a_validation_error(member):
+    """Regression: PostgreSQL cannot store NUL in text (was a 500 there, stored on SQLite)."""
     response = await member.post("/api/tasks", json={"title": "bad\x00title"})
     assert response.status_code == 400
     assert (await response.get_json())["field"] == "title"
+    task = await create(member)
+    response = await patch(member, task["id"], description="bad\x00description")
+    assert response.status_code == 400
+    assert (await response.get_json())["field"] == "description"
+    assert await total(member) == 1
 
 
-@pytest.mark.xfail(BACKEND == "postgres", strict=True,
-                   reason="a NUL in a filter or task id reaches PostgreSQL as a query parameter: 500")
 async def test_nul_characters_in_filters_and_ids_are_not_server_errors(member):
+    """Regression: a NUL in a filter or task id reached PostgreSQL as a parameter (500)."""
     for query in ("?q=a%00b", "?agentId=a%00b", "?assignee=a%00b"):
         response = await member.get(f"/api/tasks{query}")
-        assert response.status_code in (200, 400), query
+        assert response.status_code == 400, query
     response = await member.get("/api/tasks/a%00b")
-    assert response.status_code in (400, 404)
+    assert response.status_code == 400
 
 
 # --- roles and ownership (DESIGN §4) ----------------------------------------------------------------

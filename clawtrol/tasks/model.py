@@ -153,7 +153,10 @@ def parse_changes(body: dict) -> dict[str, Any]:
             for part, column in NESTED[name].items():
                 changes[column] = checked[part]
             if name == "linesChanged" and value is not None and checked["total"] is None:
-                changes["lines_total"] = (checked["added"] or 0) + (checked["removed"] or 0)
+                total = (checked["added"] or 0) + (checked["removed"] or 0)
+                if total > INT32_MAX:
+                    raise ApiError(f"linesChanged.total: at most {INT32_MAX}", field="linesChanged.total")
+                changes["lines_total"] = total
         else:
             changes[COLUMN[name]] = checked
     return changes
