@@ -48,22 +48,22 @@ def create_app(config: Config | None = None) -> Quart:
         await hub.stop()  # release the LISTEN connection first, or shutdown waits on it
         await db.disconnect()
 
-    if db.is_sqlite:
-        # SQLite connections are opened per acquire (one thread each): pin one for the whole request.
-        @app.before_request
-        async def pin_connection() -> None:
-            pinned = db.connection()
-            try:
-                await pinned.__aenter__()
-            except DatabaseUnavailable:
-                return  # each query will report it (503), and /api/health can still answer
-            g.db_connection = pinned
+    # One connection per request: SQLite opens a connection (and a thread) per acquire, and asyncpg's pool
+    # resets a connection on every release, so per-query acquisition costs more than the queries.
+    @app.before_request
+    async def pin_connection() -> None:
+        pinned = db.connection()
+        try:
+            await pinned.__aenter__()
+        except DatabaseUnavailable:
+            return  # each query will report it (503), and /api/health can still answer
+        g.db_connection = pinned
 
-        @app.teardown_request
-        async def release_connection(exc: BaseException | None) -> None:
-            pinned = g.pop("db_connection", None)
-            if pinned is not None:
-                await pinned.__aexit__(None, None, None)
+    @app.teardown_request
+    async def release_connection(exc: BaseException | None) -> None:
+        pinned = g.pop("db_connection", None)
+        if pinned is not None:
+            await pinned.__aexit__(None, None, None)
 
     @app.context_processor
     def layout_context() -> dict:

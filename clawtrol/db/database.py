@@ -9,7 +9,9 @@ Rules the helpers enforce, because the two backends differ underneath (see READM
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
 import sqlite3
 import time
 import typing
@@ -86,11 +88,14 @@ def _element_type(values: list) -> typing.Any:
     return String()
 
 
+_in_transaction: contextvars.ContextVar[bool] = contextvars.ContextVar("clawtrol_in_transaction", default=False)
+
+
 class Database:
     # Names of the queries run in this process; the test suite checks every query is exercised.
     executed: typing.ClassVar[set[str]] = set()
 
-    def __init__(self, url: str, catalog: QueryCatalog, *, pool_size: int = 10):
+    def __init__(self, url: str, catalog: QueryCatalog, *, pool_size: int = 20):
         self.url = url
         self.catalog = catalog
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgres"
@@ -98,6 +103,7 @@ class Database:
         if self.dialect == "postgres":
             options = {"min_size": 1, "max_size": pool_size, "timeout": 5, "command_timeout": 60}
         self._db = _Databases(url, **options)
+        self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -148,16 +154,34 @@ class Database:
     async def changed(self, name: str, /, **params: typing.Any) -> int:
         """Run an INSERT/UPDATE/DELETE written with `RETURNING ...` and return how many rows it touched."""
         statement = self._statement(name, params)
+        if self._write_lock is not None and not _in_transaction.get():
+            async with self.transaction():  # a lone write queues with the other writers (see transaction)
+                with translate_errors():
+                    return len(await self._db.fetch_all(statement))
         with translate_errors():
             return len(await self._db.fetch_all(statement))
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         """All statements in the block commit together. Keep the work in the calling asyncio task:
-        work spawned into other tasks runs on other connections, outside the transaction."""
-        with translate_errors():
-            async with self._db.transaction():
-                yield
+        work spawned into other tasks runs on other connections, outside the transaction.
+
+        On SQLite every transaction takes the database's single write lock (BEGIN IMMEDIATE); queueing
+        them on an asyncio lock first means waiting writers sleep in the event loop instead of polling
+        SQLite's busy handler, which made tail latency under concurrent writes seconds long."""
+        if self._write_lock is None or _in_transaction.get():
+            with translate_errors():
+                async with self._db.transaction():
+                    yield
+            return
+        async with self._write_lock:
+            marker = _in_transaction.set(True)
+            try:
+                with translate_errors():
+                    async with self._db.transaction():
+                        yield
+            finally:
+                _in_transaction.reset(marker)
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[typing.Any]:
