@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 
 from quart import Quart, g, url_for
 
 from . import __version__, errors, formatting, payload, security
 from .auth import guard
+from .blueprints import AREAS, NAVIGATION
 from .config import Config, load_config
 from .db import Database, DatabaseUnavailable, QueryCatalog
 from .gateway.state import GatewayState
@@ -75,18 +77,9 @@ def create_app(config: Config | None = None) -> Quart:
     payload.install(app)
     guard.install(app)
 
-    from .blueprints import admin, audit, auth, board, health, live, pages, tasks
-
-    for area in (health, auth, pages, board, tasks, live, admin, audit):
-        app.register_blueprint(area.blueprint)
+    for area in AREAS:
+        app.register_blueprint(importlib.import_module(f".blueprints.{area}", __package__).blueprint)
     return app
-
-
-# (label, endpoint) of the main navigation; an entry shows once its blueprint is registered.
-NAVIGATION = [
-    ("Board", "board.board_page"),
-    ("Status", "pages.status"),
-]
 
 
 def _nav_items(app: Quart) -> list[tuple[str, str]]:

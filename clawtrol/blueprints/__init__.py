@@ -1,1 +1,9 @@
-"""One blueprint per area of the app."""
+"""One blueprint per area of the app. Each module in AREAS defines `blueprint`; NAVIGATION is the main
+menu as (label, endpoint) — an entry shows only once its area is registered."""
+
+AREAS = ("health", "auth", "pages", "board", "tasks", "live", "admin", "audit")
+
+NAVIGATION = (
+    ("Board", "board.board_page"),
+    ("Status", "pages.status"),
+)
