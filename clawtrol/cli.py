@@ -89,6 +89,16 @@ def cmd_token_create(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_sqlite(config: Config, args: argparse.Namespace) -> int:
+    from . import importer
+
+    try:
+        return asyncio.run(importer.run(config, args.path))
+    except importer.ImportFailed as error:
+        print(f"clawtrol: import failed: {error}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clawtrol", description="Mission Clawtrol command center.")
     parser.add_argument("--version", action="version", version=f"clawtrol {__version__}")
@@ -112,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=("viewer", "member", "admin"))
     create.add_argument("--expires-days", type=int, help="days until it expires (default: never)")
     create.set_defaults(handler=cmd_token_create)
+
+    import_sqlite = sub.add_parser("import-sqlite", help="copy a SQLite database (ours or the original's) in")
+    import_sqlite.add_argument("path", metavar="PATH", help="the SQLite file, e.g. ~/.openclaw/mission-clawtrol.db")
+    import_sqlite.set_defaults(handler=cmd_import_sqlite)
     return parser
 
 

@@ -3,7 +3,7 @@
 -- RETURNING row tells inserted from skipped. The *_keys queries read back the verification fields.
 
 -- name: user_ids
-SELECT id, github_id FROM users
+SELECT id, github_id, login FROM users
 
 -- name: insert_user
 INSERT INTO users (id, github_id, login, name, email, avatar_url, role, active, github_token, created_at,

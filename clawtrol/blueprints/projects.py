@@ -1,0 +1,219 @@
+"""Projects: the list and detail pages (htmx), suggestions from PROJECT.md, and /api/projects."""
+
+from __future__ import annotations
+
+from quart import Blueprint, redirect, render_template, request, url_for
+
+from ..auth.principal import current_actor, current_principal, require_principal
+from ..db import current_db
+from ..errors import ApiError
+from ..live import current_hub
+from ..payload import json_object
+from ..projects import parser, service
+from ..tasks import access
+from ..tasks import service as task_service
+from ..tasks.model import PRIORITIES, PRIORITY_LABELS, STATUS_LABELS, STATUSES
+from ..tasks.model import to_json as task_json
+
+blueprint = Blueprint("projects", __name__)
+
+TASK_LIST_LIMIT = 500
+MAX_MARKDOWN = 100_000
+
+
+def _markdown(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError("markdown: paste the PROJECT.md text", field="markdown")
+    if len(value) > MAX_MARKDOWN:
+        raise ApiError(f"markdown: at most {MAX_MARKDOWN} characters", field="markdown")
+    return value
+
+
+# --- pages -----------------------------------------------------------------------------------------
+
+@blueprint.get("/projects")
+async def projects_page():
+    principal = require_principal()
+    show_archived = request.args.get("archived") == "1"
+    rows = await current_db().all("projects.list_with_stats", include_archived=1 if show_archived else 0)
+    return await render_template("projects/index.html", projects=rows, stats=service.stats,
+                                 show_archived=show_archived, can_create=principal.has_role("member"),
+                                 error=None, form={})
+
+
+@blueprint.post("/projects")
+async def create_project_form():
+    principal = require_principal()
+    form = await request.form
+    try:
+        project = await service.create(current_db(), principal, current_actor(), dict(form))
+    except ApiError as error:
+        if error.status == 403:
+            raise
+        rows = await current_db().all("projects.list_with_stats", include_archived=0)
+        return await render_template("projects/index.html", projects=rows, stats=service.stats, show_archived=False,
+                                     can_create=True, error=error.message, form=form), error.status
+    return redirect(url_for("projects.project_page", project_id=project["id"]), 303)
+
+
+async def _detail(project_id: str, **extra):
+    db = current_db()
+    project = await service.get(db, project_id)
+    principal = current_principal()
+    tasks = await db.all("projects.tasks", id=project_id, limit=TASK_LIST_LIMIT)
+    by_status = {status: [t for t in tasks if t["status"] == status] for status in STATUSES}
+    return await render_template(
+        "projects/detail.html", project=project, stats=service.stats(project), by_status=by_status,
+        status_labels=STATUS_LABELS, priorities=PRIORITIES, priority_labels=PRIORITY_LABELS, statuses=STATUSES,
+        can_manage=service.can_manage(principal, project), can_add=access.can_create(principal), **extra)
+
+
+@blueprint.get("/projects/<project_id>")
+async def project_page(project_id: str):
+    require_principal()
+    return await _detail(project_id)
+
+
+@blueprint.post("/projects/<project_id>")
+async def update_project_form(project_id: str):
+    principal = require_principal()
+    form = await request.form
+    body = {k: form[k] for k in ("name", "description") if k in form}
+    if "archived" in form:
+        body["archived"] = form["archived"] == "true"
+    try:
+        await service.update(current_db(), principal, current_actor(), project_id, body)
+    except ApiError as error:
+        if error.status in (403, 404):
+            raise
+        return await _detail(project_id, error=error.message), error.status
+    return redirect(url_for("projects.project_page", project_id=project_id), 303)
+
+
+@blueprint.delete("/projects/<project_id>")
+async def delete_project_form(project_id: str):
+    principal = require_principal()
+    await service.delete(current_db(), principal, current_actor(), project_id)
+    return "", 200, {"HX-Redirect": url_for("projects.projects_page")}
+
+
+@blueprint.post("/projects/<project_id>/tasks")
+async def add_task_form(project_id: str):
+    principal = require_principal()
+    form = await request.form
+    body = {"title": form.get("title", ""), "priority": form.get("priority") or "P2",
+            "status": form.get("status") or "todo", "projectId": project_id}
+    if form.get("description", "").strip():
+        body["description"] = form["description"]
+    try:
+        await service.get(current_db(), project_id)
+        await task_service.create(current_db(), current_hub(), principal, current_actor(), body)
+    except ApiError as error:
+        if error.status in (403, 404):
+            raise
+        return await _detail(project_id, add_error=error.message, add_form=form), error.status
+    return redirect(url_for("projects.project_page", project_id=project_id), 303)
+
+
+@blueprint.post("/projects/<project_id>/suggest")
+async def suggest_fragment(project_id: str):
+    principal = require_principal()
+    await service.get(current_db(), project_id)
+    form = await request.form
+    try:
+        parsed = parser.parse(_markdown(form.get("markdown")))
+    except ApiError as error:
+        return await render_template("projects/_suggestions.html", error=error.message, parsed=None,
+                                     project_id=project_id, can_add=access.can_create(principal)), 400
+    return await render_template("projects/_suggestions.html", parsed=parsed, error=None, project_id=project_id,
+                                 priorities=PRIORITIES, can_add=access.can_create(principal))
+
+
+@blueprint.post("/projects/<project_id>/suggestions")
+async def create_suggested_form(project_id: str):
+    """Create the suggestions the user kept ticked (fields pick, title-N, priority-N)."""
+    principal = require_principal()
+    form = await request.form
+    picked = [{"title": form.get(f"title-{n}", ""), "priority": form.get(f"priority-{n}") or "P2"}
+              for n in form.getlist("pick")]
+    try:
+        items = service.validate_suggested(picked)
+        await service.create_tasks(current_db(), current_hub(), principal, current_actor(), project_id, items)
+    except ApiError as error:
+        if error.status in (403, 404):
+            raise
+        return await render_template("projects/_suggestions.html", error=error.message, parsed=None,
+                                     project_id=project_id, can_add=True), error.status
+    return "", 200, {"HX-Redirect": url_for("projects.project_page", project_id=project_id)}
+
+
+# --- JSON API --------------------------------------------------------------------------------------
+
+@blueprint.get("/api/projects")
+async def api_projects():
+    require_principal()
+    archived = request.args.get("archived") in ("1", "true")
+    rows = await current_db().all("projects.list_with_stats", include_archived=1 if archived else 0)
+    return {"projects": [service.to_json(row) for row in rows], "count": len(rows)}
+
+
+@blueprint.post("/api/projects")
+async def api_create_project():
+    principal = require_principal()
+    body = await json_object({"id", "name", "description"})
+    project = await service.create(current_db(), principal, current_actor(), body)
+    return {"success": True, "project": service.to_json(project)}, 201
+
+
+@blueprint.get("/api/projects/<project_id>")
+async def api_project(project_id: str):
+    require_principal()
+    return service.to_json(await service.get(current_db(), project_id))
+
+
+@blueprint.patch("/api/projects/<project_id>")
+async def api_update_project(project_id: str):
+    principal = require_principal()
+    body = await json_object({"name", "description", "archived"})
+    if not body:
+        raise ApiError("No updates provided: send name, description or archived")
+    return service.to_json(await service.update(current_db(), principal, current_actor(), project_id, body))
+
+
+@blueprint.delete("/api/projects/<project_id>")
+async def api_delete_project(project_id: str):
+    principal = require_principal()
+    await service.delete(current_db(), principal, current_actor(), project_id)
+    return {"success": True, "id": project_id}
+
+
+@blueprint.get("/api/projects/<project_id>/tasks")
+async def api_project_tasks(project_id: str):
+    require_principal()
+    db = current_db()
+    project = await service.get(db, project_id)
+    rows = await db.all("tasks.search", project_id=project_id, agent_id=None, status=None, assigned_to=None,
+                        unassigned=0, q=None, limit=1000, offset=0)
+    counts = {row["status"]: row["n"] for row in await db.all("projects.status_counts", id=project_id)}
+    return {"projectId": project_id, "tasks": [task_json(row) for row in rows],
+            "stats": {**service.stats(project), "byStatus": {s: counts.get(s, 0) for s in STATUSES}}}
+
+
+@blueprint.post("/api/projects/<project_id>/parse-tasks")
+async def api_parse_tasks(project_id: str):
+    require_principal()
+    await service.get(current_db(), project_id)
+    body = await json_object({"markdown"})
+    parsed = parser.parse(_markdown(body.get("markdown")))
+    return {"projectId": project_id, "title": parsed.title, "description": parsed.description,
+            "suggestedTasks": [s.as_json() for s in parsed.suggestions]}
+
+
+@blueprint.post("/api/projects/<project_id>/create-tasks")
+async def api_create_tasks(project_id: str):
+    principal = require_principal()
+    body = await json_object({"tasks"})
+    items = service.validate_suggested(body.get("tasks"))
+    created = await service.create_tasks(current_db(), current_hub(), principal, current_actor(), project_id, items)
+    return {"success": True, "projectId": project_id, "created": len(created),
+            "tasks": [task_json(task) for task in created]}, 201

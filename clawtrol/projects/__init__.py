@@ -1,0 +1,1 @@
+"""Projects: records in the database with an owner, task rollups, and task suggestions from PROJECT.md."""

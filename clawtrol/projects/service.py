@@ -1,0 +1,153 @@
+"""Creating, editing, archiving and deleting projects, and their rollups (permissions and audit included)."""
+
+from __future__ import annotations
+
+import re
+
+from ..audit import Actor, record
+from ..auth.principal import Principal
+from ..clock import now_iso
+from ..db import Database, UniqueViolation
+from ..errors import ApiError
+from ..live import Hub
+from ..tasks import service as tasks
+from ..tasks.model import PRIORITIES, STATUSES
+
+MAX_NAME = 100
+MAX_DESCRIPTION = 5000
+MAX_SUGGESTED = 100
+
+
+def slugify(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64]
+
+
+def can_manage(principal: Principal | None, project: dict) -> bool:
+    """Owners and admins edit, archive and delete a project."""
+    if principal is None or not principal.has_role("member"):
+        return False
+    return principal.is_admin or (principal.kind == "user" and project.get("owner_id") == principal.id)
+
+
+def require_manage(principal: Principal, project: dict) -> None:
+    if not can_manage(principal, project):
+        raise ApiError("Only the project's owner or an admin can change it.", 403, code="FORBIDDEN")
+
+
+def stats(project: dict) -> dict:
+    total, done = project["total"] or 0, project["done"] or 0
+    ai, human = float(project["ai_cost"] or 0), float(project["human_cost"] or 0)
+    return {
+        "total": total, "done": done, "completionPercent": round(done * 100 / total) if total else 0,
+        "aiCost": round(ai, 6), "humanCost": round(human, 2), "savings": round(human - ai, 2),
+    }
+
+
+def to_json(project: dict) -> dict:
+    return {
+        "id": project["id"], "name": project["name"], "description": project["description"],
+        "ownerId": project["owner_id"], "owner": project.get("owner_login"), "archived": bool(project["archived"]),
+        "createdAt": project["created_at"], "updatedAt": project["updated_at"], "taskStats": stats(project),
+    }
+
+
+def _text(body: dict, field: str, limit: int, required: bool = False) -> str | None:
+    value = body.get(field)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise ApiError(f"{field}: {'required, ' if required else ''}a string", field=field)
+    if len(value.strip()) > limit:
+        raise ApiError(f"{field}: at most {limit} characters", field=field)
+    return value.strip() or None
+
+
+async def get(db: Database, project_id: str) -> dict:
+    project = await db.one("projects.get_with_stats", id=project_id)
+    if project is None:
+        raise ApiError("Project not found", 404)
+    return project
+
+
+async def create(db: Database, principal: Principal, actor: Actor, body: dict) -> dict:
+    if not principal.has_role("member"):
+        raise ApiError(f"Your role ({principal.role}) cannot create projects.", 403, code="FORBIDDEN")
+    name = _text(body, "name", MAX_NAME, required=True)
+    description = _text(body, "description", MAX_DESCRIPTION)
+    project_id = slugify(_text(body, "id", 64) or name)
+    if not project_id:
+        raise ApiError("name: needs at least one letter or digit to make the project id", field="name")
+    try:
+        async with db.transaction():
+            await db.changed("projects.insert", id=project_id, name=name, description=description,
+                             owner_id=principal.user_id, now=now_iso())
+            await record(db, actor, "project.created", "project", project_id, {"name": name})
+    except UniqueViolation:
+        raise ApiError(f"A project with id {project_id!r} already exists", 409, field="name") from None
+    return await get(db, project_id)
+
+
+async def update(db: Database, principal: Principal, actor: Actor, project_id: str, body: dict) -> dict:
+    async with db.transaction():
+        if not await db.changed("projects.lock", id=project_id):
+            raise ApiError("Project not found", 404)
+        current = await db.one("projects.get", id=project_id)
+        require_manage(principal, current)
+        changes = {"name": current["name"], "description": current["description"], "archived": bool(current["archived"])}
+        if "name" in body:
+            changes["name"] = _text(body, "name", MAX_NAME, required=True)
+        if "description" in body:
+            changes["description"] = _text(body, "description", MAX_DESCRIPTION)
+        if "archived" in body:
+            if not isinstance(body["archived"], bool):
+                raise ApiError("archived: must be true or false", field="archived")
+            changes["archived"] = body["archived"]
+        changed = sorted(k for k, v in changes.items() if v != (bool(current[k]) if k == "archived" else current[k]))
+        if changed:
+            await db.changed("projects.update", id=project_id, now=now_iso(), **changes)
+            action = "project.updated"
+            if changed == ["archived"]:
+                action = "project.archived" if changes["archived"] else "project.unarchived"
+            await record(db, actor, action, "project", project_id, {"name": changes["name"], "fields": changed})
+    return await get(db, project_id)
+
+
+async def delete(db: Database, principal: Principal, actor: Actor, project_id: str) -> None:
+    """Delete a project; its tasks stay, without a project."""
+    async with db.transaction():
+        if not await db.changed("projects.lock", id=project_id):
+            raise ApiError("Project not found", 404)
+        project = await db.one("projects.get", id=project_id)
+        require_manage(principal, project)
+        await db.changed("projects.delete", id=project_id)
+        await record(db, actor, "project.deleted", "project", project_id, {"name": project["name"]})
+
+
+def validate_suggested(items: object) -> list[dict]:
+    """The tasks a user picked from the suggestions: [{title, description?, priority?}]."""
+    if not isinstance(items, list) or not items:
+        raise ApiError("tasks: a non-empty list of {title, description, priority}", field="tasks")
+    if len(items) > MAX_SUGGESTED:
+        raise ApiError(f"tasks: at most {MAX_SUGGESTED} at once", field="tasks")
+    picked = []
+    for n, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("title"), str) or not item["title"].strip():
+            raise ApiError(f"tasks[{n}].title: required", field="tasks")
+        priority = item.get("priority") or "P2"
+        if priority not in PRIORITIES:
+            raise ApiError(f"tasks[{n}].priority: must be one of {', '.join(PRIORITIES)}", field="tasks")
+        status = item.get("status") or "backlog"
+        if status not in STATUSES:
+            raise ApiError(f"tasks[{n}].status: must be one of {', '.join(STATUSES)}", field="tasks")
+        picked.append({"title": item["title"], "description": item.get("description") or None,
+                       "priority": priority, "status": status})
+    return picked
+
+
+async def create_tasks(db: Database, hub: Hub, principal: Principal, actor: Actor, project_id: str,
+                       items: list[dict]) -> list[dict]:
+    await get(db, project_id)
+    created = []
+    for item in items:  # each task is its own audited, published creation
+        created.append(await tasks.create(db, hub, principal, actor, {**item, "projectId": project_id}))
+    return created
