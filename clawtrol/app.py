@@ -68,8 +68,10 @@ def create_app(config: Config | None = None) -> Quart:
             await pinned.__aexit__(None, None, None)
 
     @app.context_processor
-    def layout_context() -> dict:
-        return {"app_version": __version__, "nav_items": _nav_items(app)}
+    async def layout_context() -> dict:
+        from .blueprints.settings import page_theme
+
+        return {"app_version": __version__, "nav_items": _nav_items(app), "theme": await page_theme()}
 
     errors.install(app)
     security.install(app)

@@ -1,7 +1,7 @@
 """One blueprint per area of the app. Each module in AREAS defines `blueprint`; NAVIGATION is the main
 menu as (label, endpoint) — an entry shows only once its area is registered."""
 
-AREAS = ("health", "auth", "pages", "board", "tasks", "projects", "live", "admin", "audit")
+AREAS = ("health", "auth", "pages", "board", "tasks", "projects", "live", "admin", "audit", "settings")
 
 NAVIGATION = (
     ("Board", "board.board_page"),
