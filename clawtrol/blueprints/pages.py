@@ -1,16 +1,11 @@
-"""Pages that belong to no other area: the landing redirect and the system status page."""
+"""Pages that belong to no other area: the system status page."""
 
-from quart import Blueprint, current_app, redirect, render_template, url_for
+from quart import Blueprint, current_app, render_template
 
 from .. import health
 from ..db import current_db
 
 blueprint = Blueprint("pages", __name__)
-
-
-@blueprint.get("/")
-async def index():
-    return redirect(url_for("pages.status"))
 
 
 @blueprint.get("/status")

@@ -1,0 +1,17 @@
+"""The overview page (the app's home), refreshed live when anything changes."""
+
+from quart import Blueprint, render_template, request
+
+from .. import audit, overview
+from ..auth.principal import require_principal
+from ..db import current_db
+
+blueprint = Blueprint("overview", __name__)
+
+
+@blueprint.get("/")
+async def overview_page():
+    require_principal()
+    data = await overview.build(current_db())
+    template = "overview/_body.html" if request.headers.get("HX-Request") else "overview/index.html"
+    return await render_template(template, describe=audit.describe, **data)

@@ -1,0 +1,48 @@
+"""The overview: headline cards, the status breakdown, what needs attention, and recent activity."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from . import audit
+from .costs import report
+from .clock import iso, now_iso, utcnow
+from .db import Database
+from .tasks.model import STATUS_LABELS, STATUSES
+
+ATTENTION_LIMIT = 15
+ACTIVITY_LIMIT = 15
+
+
+def reasons(task: dict, now: str) -> list[str]:
+    """Why a task is on the needs-attention list."""
+    found = []
+    if task["status"] == "review":
+        found.append("waiting for review")
+    if task["status"] in ("todo", "in-progress") and not task["assigned_to"] and not task["agent_id"]:
+        found.append("nobody on it")
+    if task["priority"] in ("P0", "P1"):
+        found.append(f"{task['priority']} and not done")
+    if task["due_date"] and task["due_date"] < now:
+        found.append("overdue")
+    return found
+
+
+async def build(db: Database) -> dict:
+    now = now_iso()
+    totals = await db.one("overview.totals", since=iso(utcnow() - timedelta(days=7)))
+    counts = {row["status"]: row["n"] for row in await db.all(
+        "tasks.board_counts", project_id=None, assigned_to=None, unassigned=0, q=None)}
+    attention = await db.all("overview.needs_attention", now=now, limit=ATTENTION_LIMIT)
+    summary = await report.summary(db, await report.hourly_rate(db))
+    return {
+        "total": totals["total"] or 0,
+        "done_this_week": totals["done_recently"] or 0,
+        "active_agents": totals["active_agents"] or 0,
+        "pending_approvals": await db.value("approvals.pending_count") or 0,
+        "net_savings": summary["netSavings"],
+        "breakdown": [{"status": s, "label": STATUS_LABELS[s], "count": counts.get(s, 0)} for s in STATUSES],
+        "peak": max(counts.values(), default=0),
+        "attention": [{**task, "reasons": reasons(task, now)} for task in attention],
+        "activity": await audit.search(db, ACTIVITY_LIMIT),
+    }

@@ -1,0 +1,2 @@
+-- name: pending_count
+SELECT count(*) FROM approvals WHERE status = 'pending'
