@@ -91,7 +91,9 @@ def describe(entry: dict) -> str:
         "token.created": lambda: f"{who} created API token {target} ({d.get('role')})",
         "token.revoked": lambda: f"{who} revoked API token {target}",
         "task.created": lambda: f"{who} created '{target}'",
-        "task.status_changed": lambda: f"{who} moved '{target}' from {d.get('from')} to {d.get('to')}",
+        # Entries imported from the original app say {oldStatus, newStatus}.
+        "task.status_changed": lambda: f"{who} moved '{target}' from {d.get('from', d.get('oldStatus'))} to "
+                                       f"{d.get('to', d.get('newStatus'))}",
         "task.assigned": lambda: f"{who} {'assigned' if d.get('to') else 'unassigned'} '{target}'",
         "task.updated": lambda: f"{who} edited {', '.join(d.get('fields') or [])} of '{target}'",
         "task.deleted": lambda: f"{who} deleted '{target}'",

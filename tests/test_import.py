@@ -248,7 +248,8 @@ async def test_original_phase1_database_with_users_comments_and_audit(app, db, t
     assert (c2["user_id"], c2["user_name"], c2["updated_at"]) == (None, "Local Developer", "2026-02-17T11:06:00.000Z")
 
     entries = {e["id"]: e for e in await audit.search(db, limit=100)}
-    assert (entries["a1"]["user_id"], entries["a1"]["actor_kind"], entries["a1"]["actor_label"]) == ("u1", "user", "ana")
+    assert (entries["a1"]["user_id"], entries["a1"]["actor_kind"], entries["a1"]["actor_label"]) == (
+        "u1", "user", "ana")
     assert entries["a1"]["details"] == {"title": "Task t1"}
     assert (entries["a2"]["user_id"], entries["a2"]["actor_kind"], entries["a2"]["actor_label"]) == (
         None, "system", "dev-user")
