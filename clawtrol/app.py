@@ -12,6 +12,7 @@ from .auth import guard
 from .blueprints import AREAS, NAVIGATION
 from .config import Config, load_config
 from .db import Database, DatabaseUnavailable, QueryCatalog
+from .gateway.client import GatewayClient
 from .gateway.state import GatewayState
 from .live import Hub
 from .paths import SQL_QUERIES, STATIC, TEMPLATES
@@ -37,6 +38,7 @@ def create_app(config: Config | None = None) -> Quart:
     db = Database(config.database_url, QueryCatalog.load(SQL_QUERIES, "sqlite" if config.is_sqlite else "postgres"))
     app.extensions["db"] = db
     app.extensions["gateway_state"] = GatewayState()
+    gateway = app.extensions["gateway"] = GatewayClient.from_config(config, app.extensions["gateway_state"])
     hub = app.extensions["hub"] = Hub(db, config.database_url)
     app.extensions["started_at"] = time.monotonic()
 
@@ -44,9 +46,11 @@ def create_app(config: Config | None = None) -> Quart:
     async def open_database() -> None:
         await db.connect()
         await hub.start()
+        await gateway.start()  # connects in the background; the app works (degraded) while the gateway is down
 
     @app.after_serving
     async def close_database() -> None:
+        await gateway.stop()
         await hub.stop()  # release the LISTEN connection first, or shutdown waits on it
         await db.disconnect()
 

@@ -35,7 +35,7 @@ def _markdown(value: object) -> str:
 async def projects_page():
     principal = require_principal()
     show_archived = request.args.get("archived") == "1"
-    rows = await current_db().all("projects.list_with_stats", include_archived=1 if show_archived else 0)
+    rows = await service.list_all(current_db(), show_archived)
     return await render_template("projects/index.html", projects=rows, stats=service.stats,
                                  show_archived=show_archived, can_create=principal.has_role("member"),
                                  error=None, form={})
@@ -50,7 +50,7 @@ async def create_project_form():
     except ApiError as error:
         if error.status == 403:
             raise
-        rows = await current_db().all("projects.list_with_stats", include_archived=0)
+        rows = await service.list_all(current_db(), False)
         return await render_template("projects/index.html", projects=rows, stats=service.stats, show_archived=False,
                                      can_create=True, error=error.message, form=form), error.status
     return redirect(url_for("projects.project_page", project_id=project["id"]), 303)
@@ -152,8 +152,7 @@ async def create_suggested_form(project_id: str):
 @blueprint.get("/api/projects")
 async def api_projects():
     require_principal()
-    archived = request.args.get("archived") in ("1", "true")
-    rows = await current_db().all("projects.list_with_stats", include_archived=1 if archived else 0)
+    rows = await service.list_all(current_db(), request.args.get("archived") in ("1", "true"))
     return {"projects": [service.to_json(row) for row in rows], "count": len(rows)}
 
 

@@ -7,6 +7,7 @@ import re
 from ..audit import Actor, record
 from ..auth.principal import Principal
 from ..clock import now_iso
+from ..costs import report
 from ..db import Database, UniqueViolation
 from ..errors import ApiError
 from ..live import Hub
@@ -35,12 +36,24 @@ def require_manage(principal: Principal, project: dict) -> None:
 
 
 def stats(project: dict) -> dict:
+    """Progress and the cost rollup (the Costs area's per-project figures, so both pages agree)."""
     total, done = project["total"] or 0, project["done"] or 0
-    ai, human = float(project["ai_cost"] or 0), float(project["human_cost"] or 0)
+    costs = project.get("costs") or {}
     return {
         "total": total, "done": done, "completionPercent": round(done * 100 / total) if total else 0,
-        "aiCost": round(ai, 6), "humanCost": round(human, 2), "savings": round(human - ai, 2),
+        "aiCost": costs.get("aiCost", 0.0), "humanCost": costs.get("humanCost", 0.0),
+        "savings": costs.get("savings", 0.0),
     }
+
+
+async def _with_costs(db: Database, projects: list[dict]) -> list[dict]:
+    figures = {row["projectId"]: row for row in await report.by_project(db, await report.hourly_rate(db))}
+    return [{**project, "costs": figures.get(project["id"])} for project in projects]
+
+
+async def list_all(db: Database, include_archived: bool) -> list[dict]:
+    rows = await db.all("projects.list_with_stats", include_archived=1 if include_archived else 0)
+    return await _with_costs(db, rows)
 
 
 def to_json(project: dict) -> dict:
@@ -66,7 +79,7 @@ async def get(db: Database, project_id: str) -> dict:
     project = await db.one("projects.get_with_stats", id=project_id)
     if project is None:
         raise ApiError("Project not found", 404)
-    return project
+    return (await _with_costs(db, [project]))[0]
 
 
 async def create(db: Database, principal: Principal, actor: Actor, body: dict) -> dict:

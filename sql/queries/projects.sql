@@ -8,13 +8,11 @@ SELECT id, name, description, owner_id, archived, created_at, updated_at FROM pr
 SELECT id, name FROM projects WHERE archived = FALSE ORDER BY lower(name), id
 
 -- name: list_with_stats
--- Every project with its owner, task counts and the cost of its done tasks.
+-- Every project with its owner and task counts (costs come from costs.by_project).
 SELECT p.id, p.name, p.description, p.owner_id, p.archived, p.created_at, p.updated_at,
        u.login AS owner_login, u.name AS owner_name, u.avatar_url AS owner_avatar,
        count(t.id) AS total,
-       sum(CASE WHEN t.status = 'done' THEN 1 ELSE 0 END) AS done,
-       sum(CASE WHEN t.status = 'done' THEN coalesce(t.cost, 0) ELSE 0 END) AS ai_cost,
-       sum(CASE WHEN t.status = 'done' THEN coalesce(t.human_cost, 0) ELSE 0 END) AS human_cost
+       sum(CASE WHEN t.status = 'done' THEN 1 ELSE 0 END) AS done
 FROM projects p
 LEFT JOIN users u ON u.id = p.owner_id
 LEFT JOIN tasks t ON t.project_id = p.id
@@ -27,9 +25,7 @@ ORDER BY p.archived, lower(p.name), p.id
 SELECT p.id, p.name, p.description, p.owner_id, p.archived, p.created_at, p.updated_at,
        u.login AS owner_login, u.name AS owner_name, u.avatar_url AS owner_avatar,
        count(t.id) AS total,
-       sum(CASE WHEN t.status = 'done' THEN 1 ELSE 0 END) AS done,
-       sum(CASE WHEN t.status = 'done' THEN coalesce(t.cost, 0) ELSE 0 END) AS ai_cost,
-       sum(CASE WHEN t.status = 'done' THEN coalesce(t.human_cost, 0) ELSE 0 END) AS human_cost
+       sum(CASE WHEN t.status = 'done' THEN 1 ELSE 0 END) AS done
 FROM projects p
 LEFT JOIN users u ON u.id = p.owner_id
 LEFT JOIN tasks t ON t.project_id = p.id
