@@ -158,7 +158,26 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 # --- signed-in clients -----------------------------------------------------------------------------
 
-class Browser:
+class _HttpVerbs:
+    """get/post/patch/put/delete on top of a subclass's `request(method, path, **kwargs)`."""
+
+    async def get(self, path: str, **kwargs):
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, **kwargs):
+        return await self.request("POST", path, **kwargs)
+
+    async def patch(self, path: str, **kwargs):
+        return await self.request("PATCH", path, **kwargs)
+
+    async def put(self, path: str, **kwargs):
+        return await self.request("PUT", path, **kwargs)
+
+    async def delete(self, path: str, **kwargs):
+        return await self.request("DELETE", path, **kwargs)
+
+
+class Browser(_HttpVerbs):
     """A test client signed in as one user, sending what a same-origin browser page sends with htmx:
     the session cookie, the CSRF header and Sec-Fetch-Site. `.client` is the raw Quart test client."""
 
@@ -181,20 +200,16 @@ class Browser:
     async def request(self, method: str, path: str, *, headers: dict | None = None, **kwargs):
         return await self.client.open(path, method=method, headers=self._headers(method, headers), **kwargs)
 
-    async def get(self, path: str, **kwargs):
-        return await self.request("GET", path, **kwargs)
 
-    async def post(self, path: str, **kwargs):
-        return await self.request("POST", path, **kwargs)
+class Agent(_HttpVerbs):
+    """An API client authenticated with a bearer token (no cookie, no CSRF), like an OpenClaw agent."""
 
-    async def patch(self, path: str, **kwargs):
-        return await self.request("PATCH", path, **kwargs)
+    def __init__(self, app, raw_token: str):
+        self.client = app.test_client()
+        self.headers = {"Authorization": f"Bearer {raw_token}"}
 
-    async def put(self, path: str, **kwargs):
-        return await self.request("PUT", path, **kwargs)
-
-    async def delete(self, path: str, **kwargs):
-        return await self.request("DELETE", path, **kwargs)
+    async def request(self, method: str, path: str, **kwargs):
+        return await self.client.open(path, method=method, headers=self.headers, **kwargs)
 
 
 _github_ids = iter(range(7_000_000, 8_000_000))

@@ -10,35 +10,12 @@ import pytest
 from clawtrol import audit
 from clawtrol.clock import now_iso
 
-from .conftest import sign_in_as
+from .conftest import Agent, sign_in_as
 
 COMMENT_KEYS = {"id", "taskId", "userId", "tokenId", "userName", "userAvatar", "content", "createdAt", "updatedAt"}
 
 
 # --- helpers ----------------------------------------------------------------------------------------
-
-class Agent:
-    """An API client authenticated with a bearer token (no cookie, no CSRF)."""
-
-    def __init__(self, app, raw_token: str):
-        self.client = app.test_client()
-        self.headers = {"Authorization": f"Bearer {raw_token}"}
-
-    async def request(self, method: str, path: str, **kwargs):
-        return await self.client.open(path, method=method, headers=self.headers, **kwargs)
-
-    async def get(self, path: str, **kwargs):
-        return await self.request("GET", path, **kwargs)
-
-    async def post(self, path: str, **kwargs):
-        return await self.request("POST", path, **kwargs)
-
-    async def patch(self, path: str, **kwargs):
-        return await self.request("PATCH", path, **kwargs)
-
-    async def delete(self, path: str, **kwargs):
-        return await self.request("DELETE", path, **kwargs)
-
 
 async def create_task(client, title: str = "Task") -> dict:
     response = await client.post("/api/tasks", json={"title": title})

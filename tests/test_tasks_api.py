@@ -11,7 +11,7 @@ import pytest
 from clawtrol import audit
 from clawtrol.clock import now_iso
 
-from .conftest import sign_in_as
+from .conftest import Agent, sign_in_as
 
 TASK_KEYS = {
     "id", "title", "description", "status", "priority", "projectId", "agentId", "sessionKey", "handoffNotes",
@@ -31,29 +31,6 @@ NOTES_NO_COMMIT = CHECKLIST + "NO_COMMIT (documentation only)"
 
 def bearer(raw: str) -> dict:
     return {"Authorization": f"Bearer {raw}"}
-
-
-class Agent:
-    """An API client authenticated with a bearer token (no cookie, no CSRF), like an OpenClaw agent."""
-
-    def __init__(self, app, raw_token: str):
-        self.client = app.test_client()
-        self.headers = bearer(raw_token)
-
-    async def request(self, method: str, path: str, **kwargs):
-        return await self.client.open(path, method=method, headers=self.headers, **kwargs)
-
-    async def get(self, path: str, **kwargs):
-        return await self.request("GET", path, **kwargs)
-
-    async def post(self, path: str, **kwargs):
-        return await self.request("POST", path, **kwargs)
-
-    async def patch(self, path: str, **kwargs):
-        return await self.request("PATCH", path, **kwargs)
-
-    async def delete(self, path: str, **kwargs):
-        return await self.request("DELETE", path, **kwargs)
 
 
 async def create(client, **fields) -> dict:
