@@ -1,15 +1,8 @@
--- Tasks (work orders). Every read returns the task's columns plus who created it, who it is assigned to
--- and its project's name and owner, which the API shape, the cards and the permission rules need.
+-- Tasks (work orders). Reads go through the task_rows view (see the migration): the task's columns plus
+-- who created it, who it is assigned to, and its project's name and owner.
 
 -- name: get
-SELECT t.*, p.name AS project_name, p.owner_id AS project_owner_id,
-       cu.login AS created_by_login, ct.name AS created_by_token_name,
-       au.login AS assigned_login, au.name AS assigned_name, au.avatar_url AS assigned_avatar
-FROM tasks t
-LEFT JOIN projects p ON p.id = t.project_id
-LEFT JOIN users cu ON cu.id = t.created_by
-LEFT JOIN api_tokens ct ON ct.id = t.created_by_token
-LEFT JOIN users au ON au.id = t.assigned_to
+SELECT t.* FROM task_rows t
 WHERE t.id = :id
 
 -- name: lock
@@ -47,14 +40,7 @@ DELETE FROM tasks WHERE id = :id RETURNING id
 
 -- name: search
 -- The API's list: every filter optional, combinable; newest first.
-SELECT t.*, p.name AS project_name, p.owner_id AS project_owner_id,
-       cu.login AS created_by_login, ct.name AS created_by_token_name,
-       au.login AS assigned_login, au.name AS assigned_name, au.avatar_url AS assigned_avatar
-FROM tasks t
-LEFT JOIN projects p ON p.id = t.project_id
-LEFT JOIN users cu ON cu.id = t.created_by
-LEFT JOIN api_tokens ct ON ct.id = t.created_by_token
-LEFT JOIN users au ON au.id = t.assigned_to
+SELECT t.* FROM task_rows t
 WHERE (CAST(:project_id AS TEXT) IS NULL OR t.project_id = :project_id)
   AND (CAST(:agent_id AS TEXT) IS NULL OR t.agent_id = :agent_id)
   AND (CAST(:status AS TEXT) IS NULL OR t.status = :status)
@@ -89,14 +75,7 @@ GROUP BY t.status
 
 -- name: board_column
 -- One open column: priority first, then oldest first.
-SELECT t.*, p.name AS project_name, p.owner_id AS project_owner_id,
-       cu.login AS created_by_login, ct.name AS created_by_token_name,
-       au.login AS assigned_login, au.name AS assigned_name, au.avatar_url AS assigned_avatar
-FROM tasks t
-LEFT JOIN projects p ON p.id = t.project_id
-LEFT JOIN users cu ON cu.id = t.created_by
-LEFT JOIN api_tokens ct ON ct.id = t.created_by_token
-LEFT JOIN users au ON au.id = t.assigned_to
+SELECT t.* FROM task_rows t
 WHERE t.status = :status
   AND (CAST(:project_id AS TEXT) IS NULL OR t.project_id = :project_id)
   AND (CAST(:assigned_to AS TEXT) IS NULL OR t.assigned_to = :assigned_to)
@@ -108,14 +87,7 @@ LIMIT :limit OFFSET :offset
 
 -- name: board_done
 -- The done column: most recently completed first, so old history never loads by default.
-SELECT t.*, p.name AS project_name, p.owner_id AS project_owner_id,
-       cu.login AS created_by_login, ct.name AS created_by_token_name,
-       au.login AS assigned_login, au.name AS assigned_name, au.avatar_url AS assigned_avatar
-FROM tasks t
-LEFT JOIN projects p ON p.id = t.project_id
-LEFT JOIN users cu ON cu.id = t.created_by
-LEFT JOIN api_tokens ct ON ct.id = t.created_by_token
-LEFT JOIN users au ON au.id = t.assigned_to
+SELECT t.* FROM task_rows t
 WHERE t.status = 'done'
   AND (CAST(:project_id AS TEXT) IS NULL OR t.project_id = :project_id)
   AND (CAST(:assigned_to AS TEXT) IS NULL OR t.assigned_to = :assigned_to)
