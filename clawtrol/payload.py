@@ -9,20 +9,29 @@ from quart import Quart, request
 from .errors import ApiError
 
 
+MAX_DEPTH = 20  # our bodies nest two levels; anything deeper is refused before it is walked
+
+
 async def json_object(allowed: set[str] | frozenset[str]) -> dict:
     """The request's JSON object body. Unknown fields, non-objects and malformed JSON are refused."""
     if request.mimetype != "application/json":
         raise ApiError("Content-Type must be application/json", 415)
-    raw = await request.get_data(as_text=True)
+    raw = await request.get_data()
     try:
-        body = json.loads(raw) if raw.strip() else None
-    except ValueError as exc:
+        text = raw.decode("utf-8")
+        body = json.loads(text) if text.strip() else None
+    except UnicodeDecodeError:
+        raise ApiError("Malformed JSON body: not UTF-8") from None
+    except json.JSONDecodeError as exc:
         raise ApiError(f"Malformed JSON body: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except (ValueError, RecursionError):  # e.g. integers too long to convert, absurd nesting
+        raise ApiError("Malformed JSON body: a value is too large or too deeply nested") from None
     if not isinstance(body, dict):
         raise ApiError("Request body must be a JSON object")
     for name, value in body.items():
-        if _contains_nul(value):
-            raise ApiError(f"{name}: must not contain NUL characters", field=name)
+        problem = bad_text(value)
+        if problem:
+            raise ApiError(f"{name}: {problem}", field=name)
     unknown = sorted(set(body) - set(allowed))
     if unknown:
         raise ApiError(f"Unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}",
@@ -30,25 +39,58 @@ async def json_object(allowed: set[str] | frozenset[str]) -> dict:
     return body
 
 
-def _contains_nul(value: object) -> bool:
-    """NUL can't be stored in PostgreSQL text and is never meaningful in our fields."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_contains_nul(v) or _contains_nul(k) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_contains_nul(v) for v in value)
-    return False
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "must not contain NUL characters"
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        return "must not contain unpaired surrogate characters"
+    return None
+
+
+def bad_text(value: object) -> str | None:
+    """Why a (possibly nested) value can't be stored as text, or None. NUL and lone surrogates are never
+    meaningful in our fields, and PostgreSQL refuses both."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return "nested too deeply"
+        if isinstance(item, str):
+            problem = _text_problem(item)
+            if problem:
+                return problem
+        elif isinstance(item, dict):
+            stack.extend((part, depth + 1) for pair in item.items() for part in pair)
+        elif isinstance(item, list):
+            stack.extend((part, depth + 1) for part in item)
+    return None
+
+
+def query_int(name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter within [low, high], or a 400 naming it."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise ApiError(f"{name}: a whole number from {low} to {high}", field=name)
+    return int(raw)
+
+
+def form_int(raw: str | None) -> int | None:
+    """A whole number typed into a form, or None."""
+    return int(raw) if raw and raw.isascii() and raw.isdigit() else None
 
 
 def install(app: Quart) -> None:
     @app.before_request
     async def refuse_nul_characters():
-        """NUL in a path, query or form value is never valid input (and PostgreSQL refuses it)."""
-        if "\x00" in request.path or any(_contains_nul(v) for v in request.args.values()):
-            raise ApiError("The request contains a NUL character in its address or query.")
+        """NUL or a lone surrogate in a path, query or form value is never valid input."""
+        problem = bad_text(request.path) or bad_text(list(request.args.values()))
+        if problem:
+            raise ApiError(f"The request's address or query {problem}.")
         if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
             form = await request.form
-            bad = next((name for name, value in form.items() if _contains_nul(value)), None)
-            if bad:
-                raise ApiError(f"{bad}: must not contain NUL characters", field=bad)
+            for name, value in form.items():
+                problem = bad_text(value)
+                if problem:
+                    raise ApiError(f"{name}: {problem}", field=name)

@@ -13,6 +13,8 @@ from ..auth.principal import require_role
 from ..clock import iso, parse_iso
 from ..db import current_db
 from ..errors import ApiError
+from ..payload import query_int
+from ..spreadsheet import csv_cell
 
 blueprint = Blueprint("audit", __name__)
 
@@ -37,24 +39,15 @@ def _filters() -> dict[str, str | None]:
         if filters[name]:
             try:
                 filters[name] = iso(parse_iso(filters[name]))
-            except ValueError:
+            except (ValueError, OverflowError):
                 raise ApiError(f"{name}: expected an ISO-8601 date or time, e.g. 2026-01-31", field=name) from None
     return {k: (v.strip() if isinstance(v, str) and v.strip() else None) for k, v in filters.items()}
-
-
-def _limit(default: int) -> int:
-    raw = request.args.get("limit")
-    if raw is None:
-        return default
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise ApiError(f"limit: a whole number from 1 to {MAX_LIMIT}", field="limit")
-    return int(raw)
 
 
 @blueprint.get("/api/audit")
 async def api_audit():
     require_role("admin", "read the audit log")
-    entries = await audit.search(current_db(), _limit(100), **_filters())
+    entries = await audit.search(current_db(), query_int("limit", 100, 1, MAX_LIMIT), **_filters())
     return {"auditLog": [audit.to_json(entry) for entry in entries], "count": len(entries)}
 
 
@@ -67,8 +60,10 @@ async def audit_page():
     older = entries[PAGE_SIZE - 1]["created_at"] if len(entries) > PAGE_SIZE else None
     actions = [row["action"] for row in await db.all("audit.actions")]
     template = "audit/_entries.html" if request.headers.get("HX-Request") else "audit/log.html"
+    # Links carry the filters only (never arbitrary query keys into url_for).
+    query = {key: value for key, value in filters.items() if value}
     return await render_template(template, entries=entries[:PAGE_SIZE], filters=filters, actions=actions,
-                                 older=older, describe=audit.describe)
+                                 older=older, describe=audit.describe, query=query)
 
 
 @blueprint.get("/admin/audit.csv")
@@ -80,9 +75,9 @@ async def audit_csv():
     writer.writerow(["createdAt", "actorKind", "actor", "userId", "tokenId", "action", "entityType", "entityId",
                      "summary", "details", "ip", "userAgent"])
     for e in entries:
-        writer.writerow([e["created_at"], e["actor_kind"], e["actor_label"], e["user_id"], e["token_id"],
-                         e["action"], e["entity_type"], e["entity_id"], audit.describe(e),
-                         json.dumps(e["details"], sort_keys=True) if e["details"] is not None else "",
-                         e["ip"], e["user_agent"]])
+        writer.writerow([csv_cell(cell) for cell in (
+            e["created_at"], e["actor_kind"], e["actor_label"], e["user_id"], e["token_id"], e["action"],
+            e["entity_type"], e["entity_id"], audit.describe(e),
+            json.dumps(e["details"], sort_keys=True) if e["details"] is not None else None, e["ip"], e["user_agent"])])
     return Response(buffer.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="clawtrol-audit.csv"'})

@@ -14,6 +14,7 @@ from ..auth.principal import current_actor, current_principal, require_principal
 from ..db import current_db
 from ..errors import ApiError
 from ..live import current_hub
+from ..payload import form_int, query_int
 from ..tasks import access, comments, service
 from ..tasks.filters import TaskFilters
 from ..tasks.model import PRIORITIES, PRIORITY_LABELS, STATUS_LABELS, STATUSES
@@ -99,12 +100,10 @@ async def column_fragment(status: str):
     if status not in STATUSES:
         raise ApiError("No such column", 404)
     filters = _board_filters()
-    offset = request.args.get("offset", "0")
-    if not offset.isdigit():
-        raise ApiError("offset: a whole number", field="offset")
-    column = await _column(status, filters, int(offset))
+    offset = query_int("offset", 0, 0, 10**9)
+    column = await _column(status, filters, offset)
     counts = await _counts(filters)
-    template = "board/_more_cards.html" if int(offset) else "board/_column.html"
+    template = "board/_more_cards.html" if offset else "board/_column.html"
     return await render_template(template, column=column, count=counts[status], filters=filters, oob=False)
 
 
@@ -120,7 +119,7 @@ async def move_task(task_id: str):
     headers: dict = {}
     try:
         await service.update(db, current_hub(), principal, current_actor(), task_id,
-                             {"status": status, "version": int(version) if version.isdigit() else None})
+                             {"status": status, "version": form_int(version)})
     except ApiError as error:
         if error.status == 404:
             raise
@@ -172,7 +171,7 @@ async def update_task(task_id: str):
     before = await service.get(db, task_id)
     body = _form_changes(form)
     version = form.get("version", "")
-    body["version"] = int(version) if version.isdigit() else None
+    body["version"] = form_int(version)
     try:
         task = await service.update(db, current_hub(), principal, current_actor(), task_id, body)
     except ApiError as error:

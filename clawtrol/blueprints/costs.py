@@ -13,6 +13,8 @@ from ..auth.principal import require_principal
 from ..costs import charts, periods, report
 from ..db import current_db
 from ..errors import ApiError
+from ..payload import query_int
+from ..spreadsheet import csv_cell
 
 blueprint = Blueprint("costs", __name__)
 
@@ -25,12 +27,7 @@ PAGE_KEYS = ("period", "from", "to", "sort", "dir")
 # --- the JSON API --------------------------------------------------------------------------------------
 
 def _limit(default: int, maximum: int) -> int:
-    raw = request.args.get("limit")
-    if raw is None:
-        return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
-        raise ApiError(f"limit: a whole number from 1 to {maximum}", field="limit")
-    return int(raw)
+    return query_int("limit", default, 1, maximum)
 
 
 def _range() -> periods.Range:
@@ -189,13 +186,6 @@ async def recent_fragment():
     return html, 200, {"HX-Push-Url": _page_url(state)}
 
 
-def _csv_cell(value) -> object:
-    """Text that a spreadsheet would run as a formula (=, +, -, @ …) is prefixed with a quote."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return "" if value is None else value
-
-
 @blueprint.get("/costs/recent.csv")
 async def recent_csv():
     """The recent done tasks as CSV: the columns of /api/costs/recent, up to 1000 rows (?limit=), newest
@@ -210,6 +200,6 @@ async def recent_csv():
     writer.writerow(report.RECENT_COLUMNS)
     for row in rows:
         task = report.recent_json(row)
-        writer.writerow([_csv_cell(task[column]) for column in report.RECENT_COLUMNS])
+        writer.writerow([csv_cell(task[column]) for column in report.RECENT_COLUMNS])
     return Response(buffer.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="clawtrol-costs.csv"'})

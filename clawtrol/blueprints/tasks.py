@@ -6,9 +6,8 @@ from quart import Blueprint, request
 
 from ..auth.principal import current_actor, require_principal
 from ..db import current_db
-from ..errors import ApiError
 from ..live import current_hub
-from ..payload import json_object
+from ..payload import json_object, query_int
 from ..tasks import comments, service
 from ..tasks.filters import TaskFilters
 from ..tasks.model import READ_ONLY, WRITABLE, to_json
@@ -20,13 +19,7 @@ MAX_LIMIT = 1000
 
 
 def _paging() -> tuple[int, int]:
-    values = []
-    for name, default, high in (("limit", DEFAULT_LIMIT, MAX_LIMIT), ("offset", 0, 10**9)):
-        raw = request.args.get(name, str(default))
-        if not raw.isdigit() or not (1 if name == "limit" else 0) <= int(raw) <= high:
-            raise ApiError(f"{name}: a whole number from {1 if name == 'limit' else 0} to {high}", field=name)
-        values.append(int(raw))
-    return values[0], values[1]
+    return query_int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT), query_int("offset", 0, 0, 10**9)
 
 
 @blueprint.get("/api/tasks")

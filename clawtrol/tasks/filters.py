@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..auth.principal import Principal
 from ..errors import ApiError
+from ..payload import bad_text
 from .model import STATUSES
 
 
@@ -29,6 +30,9 @@ class TaskFilters:
             for name in names:
                 raw = args.get(name)
                 if raw is not None and raw.strip():
+                    problem = bad_text(raw)  # also filters read from HX-Current-URL, not only the query
+                    if problem:
+                        raise ApiError(f"{name}: {problem}", field=name)
                     return raw.strip()
             return None
 
