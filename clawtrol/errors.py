@@ -67,8 +67,9 @@ def install(app: Quart) -> None:
         message = messages.get(status, error.name)
         if status == 400 and error.description and wants_json():
             message = f"Bad request: {error.description}"
-        response = await respond(status, error.name, message)
-        return response
+        body, code = await respond(status, error.name, message)
+        allowed = getattr(error, "valid_methods", None)  # 405 says which methods would work
+        return body, code, ({"Allow": ", ".join(allowed)} if allowed else {})
 
     @app.errorhandler(DatabaseUnavailable)
     async def database_unavailable(error: DatabaseUnavailable):
