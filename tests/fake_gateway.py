@@ -87,6 +87,7 @@ class FakeGateway:
         self.grant_scopes = grant_scopes  # None: grant what the client asks for
         self.silent = False               # True: answer nothing, send nothing (a hung gateway)
         self.connect_errors: list[dict] = []  # error shapes answered to the next connects, one each
+        self.hello_patch: dict = {}           # merged into hello-ok (e.g. another protocol version)
         self.connections: list[FakeConnection] = []
         self.connect_params: list[dict] = []
         self.requests: list[tuple[str, Any]] = []
@@ -137,6 +138,18 @@ class FakeGateway:
         """Close every connection, as a restarting gateway does."""
         for connection in self.live:
             await connection.ws.close(code, reason)
+
+    def freeze(self) -> None:
+        """Stop reading from every connection and go silent: a hung gateway that will not even answer a close."""
+        self.silent = True
+        for connection in self.live:
+            connection.ws.transport.pause_reading()
+
+    def thaw(self) -> None:
+        self.silent = False
+        for connection in self.connections:
+            if not connection.ws.transport.is_closing():
+                connection.ws.transport.resume_reading()
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         async with asyncio.timeout(timeout):
@@ -230,14 +243,14 @@ class FakeGateway:
         auth = {"method": "token", "role": params.get("role"), "scopes": scopes}
         if params.get("device"):
             auth["deviceToken"] = "fake-device-token"
-        return {
+        return {**{
             "type": "hello-ok", "protocol": 4,
             "server": {"version": self.version, "connId": str(uuid.uuid4())},
             "features": {"methods": sorted(self.methods), "events": ["tick", "exec.approval.requested"]},
             "snapshot": {"presence": [], "health": {}, "stateVersion": {"presence": 1, "health": 1}},
             "auth": auth,
             "policy": {"maxPayload": 26214400, "maxBufferedBytes": 52428800, "tickIntervalMs": self.tick_interval_ms},
-        }
+        }, **self.hello_patch}
 
     async def _ticks(self, connection: FakeConnection) -> None:
         while True:

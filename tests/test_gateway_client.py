@@ -17,7 +17,7 @@ from clawtrol.gateway.identity import KEY_FILE_NAME, DeviceIdentity, DeviceIdent
 from clawtrol.gateway.state import GatewayState
 
 from .conftest import make_environ
-from .fake_gateway import NO_REPLY, FakeCall, FakeError, FakeGateway
+from .fake_gateway import FakeCall, FakeError, FakeGateway
 
 TOKEN = "fake-token-0123456789abcdef"
 
@@ -99,11 +99,30 @@ async def test_wrong_token_is_reported_and_retried(fake, tmp_path, caplog):
         await fake.wait_for(lambda: len(fake.connect_params) >= 2)
         assert not bad.connected
         assert "token mismatch" in bad.state.last_error
-        assert any(r.levelno == logging.ERROR and "operator must act" in r.getMessage() for r in caplog.records)
+        assert any(r.levelno == logging.ERROR and "check GATEWAY_TOKEN" in r.getMessage() for r in caplog.records)
         with pytest.raises(GatewayUnavailable):
             await bad.request("health")
     finally:
         await bad.stop()
+
+
+async def test_pairing_required_names_the_request_to_approve_then_connects(fake, tmp_path, caplog):
+    """A non-loopback gateway answers an unknown device with NOT_PAIRED until an operator approves it."""
+    refusal = {"code": "NOT_PAIRED", "message": "pairing required: device is not approved yet",
+               "details": {"code": "PAIRING_REQUIRED", "requestId": "req-123", "recommendedNextStep": "wait_then_retry",
+                           "pauseReconnect": False}}
+    fake.connect_errors = [refusal, refusal]
+    gateway_client = make_client(fake.url, tmp_path)
+    await gateway_client.start()
+    try:
+        await fake.wait_for(lambda: gateway_client.state.pairing_request_id == "req-123")
+        assert "pairing required" in gateway_client.state.last_error
+        assert any(r.levelno == logging.ERROR and "openclaw devices approve req-123" in r.getMessage()
+                   for r in caplog.records)
+        await gateway_client.wait_connected(5)  # approved: the next attempt gets hello-ok
+        assert gateway_client.state.pairing_request_id is None and gateway_client.state.last_error is None
+    finally:
+        await gateway_client.stop()
 
 
 async def test_startup_unavailable_is_retried_until_hello_ok(fake, tmp_path):
@@ -116,6 +135,20 @@ async def test_startup_unavailable_is_retried_until_hello_ok(fake, tmp_path):
         await gateway_client.wait_connected(3)  # retryAfterMs (10 ms) wins over the 5 s backoff
         assert time.monotonic() - started < 2
         assert len(fake.connect_params) == 3
+    finally:
+        await gateway_client.stop()
+
+
+async def test_a_gateway_speaking_another_protocol_is_refused(fake, tmp_path):
+    fake.hello_patch = {"protocol": 5}
+    gateway_client = make_client(fake.url, tmp_path)
+    await gateway_client.start()
+    try:
+        await fake.wait_for(lambda: len(fake.connect_params) >= 2)  # refused, and retried
+        assert not gateway_client.connected
+        assert "protocol 5" in gateway_client.state.last_error
+        fake.hello_patch = {}
+        await gateway_client.wait_connected(5)
     finally:
         await gateway_client.stop()
 
@@ -413,11 +446,17 @@ async def test_stop_during_backoff_is_prompt(tmp_path):
     assert time.monotonic() - started < 0.5
 
 
-async def test_stop_against_a_hung_gateway_is_bounded(fake, gw):
-    fake.silent = True
+async def test_stop_against_a_hung_gateway_is_bounded(fake, tmp_path):
+    hung = make_client(fake.url, tmp_path, close_timeout=0.3)
+    await hung.start()
+    await hung.wait_connected(5)
+    fake.freeze()  # the gateway will not answer the close frame
     started = time.monotonic()
-    await gw.stop()
-    assert time.monotonic() - started < gw.close_timeout + 1
+    await hung.stop()
+    elapsed = time.monotonic() - started
+    fake.thaw()
+    assert 0.25 < elapsed < 1.5  # waited for the close handshake only as long as close_timeout
+    assert not hung.running and not hung.connected
 
 
 # --- device identity -------------------------------------------------------------------------------

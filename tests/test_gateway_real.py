@@ -133,7 +133,8 @@ def real_gateway(tmp_path_factory):
     }
     # the gateway writes a few files under /tmp whatever its settings; remove what this run adds
     locks = Path(f"/tmp/openclaw-state-locks-{os.getuid()}")
-    locks_before = set(locks.iterdir()) if locks.is_dir() else set()
+    locks_existed = locks.is_dir()
+    locks_before = set(locks.iterdir()) if locks_existed else set()
     default_logs_existed = Path("/tmp/openclaw").exists()
 
     started = time.monotonic()
@@ -159,6 +160,9 @@ def real_gateway(tmp_path_factory):
         for path in (set(locks.iterdir()) if locks.is_dir() else set()) - locks_before:
             with contextlib.suppress(OSError):
                 path.unlink()
+        if not locks_existed:
+            with contextlib.suppress(OSError):
+                locks.rmdir()  # only if empty
         if not default_logs_existed:
             shutil.rmtree("/tmp/openclaw", ignore_errors=True)
 

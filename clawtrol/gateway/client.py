@@ -43,11 +43,11 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from .. import __version__
 from ..clock import now_iso
-from .identity import KEY_FILE_NAME, DeviceIdentity, DeviceIdentityError
+from .identity import KEY_FILE_NAME, DeviceIdentity
 from .state import GatewayState
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ MAX_FRAME_BYTES = 32 * 1024 * 1024  # above hello-ok policy.maxPayload (25 MiB)
 EVENT_QUEUE_SIZE = 10_000
 TICK_TIMEOUT_CLOSE_CODE = 4000
 
-# error.details.code values that mean "an operator has to act"; retried at the slowest pace
+# error codes / error.details.code values that mean "an operator has to act"
 AUTH_FAILURES = {"AUTH_TOKEN_MISMATCH", "AUTH_SCOPE_MISMATCH", "PAIRING_REQUIRED", "NOT_PAIRED"}
 
 
@@ -151,7 +151,6 @@ def backoff_delay(attempt: int, initial: float = BACKOFF_INITIAL, maximum: float
 class _Pending:
     method: str
     future: asyncio.Future
-    expect_final: bool
     accepted: asyncio.Future | None = None  # set when a two-phase request gets its "accepted" res
 
 
@@ -301,8 +300,7 @@ class GatewayClient:
             raise GatewayError("PAYLOAD_TOO_LARGE", f"request is larger than the gateway's {self._max_payload} "
                                "byte limit", method=method)
         loop = asyncio.get_running_loop()
-        pending = _Pending(method, loop.create_future(), expect_final,
-                           loop.create_future() if expect_final else None)
+        pending = _Pending(method, loop.create_future(), loop.create_future() if expect_final else None)
         self._pending[request_id] = pending
         try:
             try:
@@ -375,11 +373,9 @@ class GatewayClient:
 
     def _next_delay(self, failure: BaseException | None) -> float:
         delay = backoff_delay(self._attempt, self.backoff_initial, self.backoff_max)
-        if isinstance(failure, GatewayError):
-            if failure.detail_code in AUTH_FAILURES:
-                return self.backoff_max
-            if failure.retry_after_ms:  # e.g. UNAVAILABLE "gateway starting; retry shortly"
-                return min(delay, max(failure.retry_after_ms / 1000, 0.1))
+        if isinstance(failure, GatewayError) and failure.retry_after_ms:
+            # e.g. UNAVAILABLE "gateway starting; retry shortly" (retryAfterMs 500) while its sidecars start
+            return min(delay, max(failure.retry_after_ms / 1000, 0.1))
         return delay
 
     def _describe(self, exc: BaseException) -> str:
@@ -422,11 +418,16 @@ class GatewayClient:
         description = self._describe(exc)
         self.state.last_error = description
         extra = {"url": self.url, "attempt": self._attempt, "error": description}
-        if isinstance(exc, GatewayError) and exc.detail_code in AUTH_FAILURES:
-            details = exc.details if isinstance(exc.details, dict) else {}
-            extra.update({k: details[k] for k in ("code", "requestId", "recommendedNextStep") if k in details})
-            log.error("gateway refused this client; an operator must act (check GATEWAY_TOKEN, or approve the "
-                      "device with `openclaw devices approve`)", extra=extra)
+        details = exc.details if isinstance(exc, GatewayError) and isinstance(exc.details, dict) else {}
+        if _needs_operator(exc):
+            extra.update({key: details[key] for key in ("code", "reason", "requestId", "deviceId",
+                                                        "recommendedNextStep") if key in details})
+            if details.get("code") == "PAIRING_REQUIRED" or exc.code == "NOT_PAIRED":
+                self.state.pairing_request_id = details.get("requestId")
+                log.error("the gateway has not paired this app's device yet; on the gateway host run "
+                          "`openclaw devices approve %s`", details.get("requestId") or "<requestId>", extra=extra)
+            else:
+                log.error("the gateway refused this app's credentials; check GATEWAY_TOKEN", extra=extra)
         elif self._attempt == 0 or self._attempt % 10 == 0:
             log.warning("cannot connect to the gateway; retrying", extra=extra)
         else:
@@ -512,6 +513,7 @@ class GatewayClient:
         state.device_id = identity.device_id if identity else None
         state.connected_at = now_iso()
         state.last_error = None
+        state.pairing_request_id = None
         state.connects += 1
         missing = sorted(set(self.scopes) - set(state.scopes))
         log.info("gateway connected", extra={"url": self.url, "serverVersion": state.server_version,
@@ -616,6 +618,11 @@ class GatewayClient:
                 except Exception:
                     log.exception("gateway %s handler failed", kind,
                                   extra={"event": value.event if kind == "event" else kind})
+
+
+def _needs_operator(exc: BaseException | None) -> bool:
+    """A refusal only an operator can fix (bad token, device not paired): logged as an error."""
+    return isinstance(exc, GatewayError) and (exc.code in AUTH_FAILURES or exc.detail_code in AUTH_FAILURES)
 
 
 def _frame_type(frame: Any) -> str | None:

@@ -20,6 +20,7 @@ class GatewayState:
     methods: frozenset[str] = frozenset()  # hello-ok features.methods
     events: frozenset[str] = frozenset()   # hello-ok features.events
     device_id: str | None = None
+    pairing_request_id: str | None = None  # set while a remote gateway waits for `openclaw devices approve <id>`
     connected_at: str | None = None        # ISO-8601 UTC
     disconnected_at: str | None = None
     connects: int = 0                      # successful handshakes since the process started
