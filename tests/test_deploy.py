@@ -10,9 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import pytest
 import yaml
 
 from .conftest import make_environ

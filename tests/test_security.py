@@ -33,7 +33,7 @@ from clawtrol.costs.charts import shorten
 from clawtrol.paths import TEMPLATES
 from clawtrol.settings import SPECS
 
-from .conftest import BACKEND, SESSION_SECRET, Browser, make_environ, sign_in_as
+from .conftest import SESSION_SECRET, Browser, make_environ, sign_in_as
 from .helpers import PROJECT_ROOT
 from .security_corpus import JINJA_EVALUATED_MARKERS, SQLI_PAYLOADS, UNICODE_SAMPLES, XSS_PAYLOADS
 
