@@ -193,3 +193,24 @@ async def test_task_page_without_htmx_is_a_full_page(member):
     task = await create(member, title="Linkable")
     html = await (await member.get(f"/board/tasks/{task['id']}")).get_data(as_text=True)
     assert html.startswith("<!doctype html>") and "Linkable" in html and "← Board" in html
+
+
+async def test_live_refresh_renders_several_columns_together_with_the_page_filters(member):
+    mine = await create(member, title="Login bug", status="todo")
+    await create(member, title="Other", status="todo")
+    response = await member.get("/board/columns?status=todo&status=backlog&status=bogus",
+                                headers={"HX-Request": "true", "HX-Current-URL": "http://localhost/board?q=login"})
+    html = await response.get_data(as_text=True)
+    assert response.headers["HX-Reswap"] == "none"
+    assert card_ids(column_html(html, "todo")) == [mine["id"]] and 'id="column-backlog"' in html
+    assert html.count('hx-swap-oob="true"') == 2
+    assert (await member.get("/board/columns?status=nope")).status_code == 400
+
+
+async def test_a_move_keeps_the_pages_filters(member):
+    match = await create(member, title="Login bug")
+    await create(member, title="Unrelated")
+    response = await member.post(f"/board/tasks/{match['id']}/move?status=todo&version=1",
+                                 headers={"HX-Current-URL": "http://localhost/board?q=login"})
+    html = await response.get_data(as_text=True)
+    assert card_ids(column_html(html, "backlog")) == [] and card_ids(column_html(html, "todo")) == [match["id"]]

@@ -31,9 +31,13 @@ def _page_size(status: str) -> int:
     return COLUMN_PAGE.get(status, OPEN_COLUMN_PAGE)
 
 
+FILTER_KEYS = ("q", "assignee", "project")
+
+
 def _board_filters() -> TaskFilters:
-    """Filters of the board the request came from: its own query string, or the page's (HX-Current-URL)."""
-    if request.args:
+    """Filters of the board the request came from: its own query string when it carries them (full page,
+    "show more"), otherwise the page's address (HX-Current-URL) for moves, edits and live refreshes."""
+    if any(key in request.args for key in FILTER_KEYS):
         return TaskFilters.from_args(request.args, project_key="project")
     current = request.headers.get("HX-Current-URL")
     if current:
@@ -92,6 +96,17 @@ async def board_page():
     template = "board/_columns.html" if request.headers.get("HX-Request") else "board/index.html"
     return await render_template(template, columns=columns, counts=counts, filters=filters,
                                  can_create=access.can_create(principal), **await _choices())
+
+
+@blueprint.get("/board/columns")
+async def columns_fragment():
+    """Several columns at once, out of band, so a live refresh swaps them together (a card moving between
+    two columns is never shown in both, or in neither)."""
+    require_principal()
+    statuses = [status for status in request.args.getlist("status") if status in STATUSES]
+    if not statuses:
+        raise ApiError(f"status: one or more of {', '.join(STATUSES)}", field="status")
+    return await _render_columns(statuses, _board_filters(), oob=True), 200, {"HX-Reswap": "none"}
 
 
 @blueprint.get("/board/columns/<status>")

@@ -65,19 +65,27 @@
   });
 
   // --- live: refresh the columns another change touched -------------------------------------------
+  // One request for all touched columns (they swap together, out of band), one request at a time (so an
+  // older answer can never land after a newer one).
   const pending = new Set();
   let timer = null;
+  let inflight = false;
+
+  function flush() {
+    if (inflight || pending.size === 0) return;
+    const query = Array.from(pending).map((s) => "status=" + encodeURIComponent(s)).join("&");
+    pending.clear();
+    inflight = true;
+    htmx.ajax("GET", "/board/columns?" + query, {source: document.body, swap: "none"})
+      .catch(function () {})
+      .finally(function () { inflight = false; flush(); });
+  }
 
   function refresh(status) {
     if (!status || !document.getElementById("column-" + status)) return;
     pending.add(status);
     clearTimeout(timer);
-    timer = setTimeout(function () {
-      pending.forEach(function (s) {
-        htmx.ajax("GET", "/board/columns/" + encodeURIComponent(s), {target: "#column-" + s, swap: "outerHTML"});
-      });
-      pending.clear();
-    }, 50);
+    timer = setTimeout(flush, 50);
   }
 
   document.addEventListener("clawtrol:event", function (event) {
