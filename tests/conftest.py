@@ -253,3 +253,17 @@ async def api_token(app, admin):
         _, raw = await tokens.create(app.extensions["db"], actor, name or f"{role}-agent", role, None)
         return raw
     return create
+
+
+@pytest.fixture(scope="session")
+def real_gateway(tmp_path_factory):
+    """The real OpenClaw gateway (tests/real_gateway.py), one per test session; skipped when not installed."""
+    from .real_gateway import GatewayFailedToStart, GatewayNotInstalled, running_gateway
+
+    try:
+        with running_gateway(tmp_path_factory.mktemp("openclaw")) as gateway:
+            yield gateway
+    except GatewayNotInstalled as reason:
+        pytest.skip(str(reason))
+    except GatewayFailedToStart as failure:
+        pytest.fail(str(failure))
