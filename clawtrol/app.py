@@ -11,6 +11,7 @@ from . import __version__, errors, formatting, payload, security
 from .auth import guard
 from .blueprints import AREAS, NAVIGATION
 from .config import Config, load_config
+from .approvals.sync import ApprovalSync
 from .db import Database, DatabaseUnavailable, QueryCatalog
 from .gateway.client import GatewayClient
 from .gateway.state import GatewayState
@@ -40,17 +41,20 @@ def create_app(config: Config | None = None) -> Quart:
     app.extensions["gateway_state"] = GatewayState()
     gateway = app.extensions["gateway"] = GatewayClient.from_config(config, app.extensions["gateway_state"])
     hub = app.extensions["hub"] = Hub(db, config.database_url)
+    approvals = app.extensions["approvals"] = ApprovalSync(db, hub, gateway)
     app.extensions["started_at"] = time.monotonic()
 
     @app.before_serving
     async def open_database() -> None:
         await db.connect()
         await hub.start()
+        await approvals.start()
         await gateway.start()  # connects in the background; the app works (degraded) while the gateway is down
 
     @app.after_serving
     async def close_database() -> None:
         await gateway.stop()
+        await approvals.stop()
         await hub.stop()  # release the LISTEN connection first, or shutdown waits on it
         await db.disconnect()
 
@@ -73,9 +77,13 @@ def create_app(config: Config | None = None) -> Quart:
 
     @app.context_processor
     async def layout_context() -> dict:
+        from .approvals.service import pending_count
         from .blueprints.settings import page_theme
 
-        return {"app_version": __version__, "nav_items": _nav_items(app), "theme": await page_theme()}
+        context = {"app_version": __version__, "nav_items": _nav_items(app), "theme": await page_theme()}
+        if g.get("principal") is not None and g.get("db_connection") is not None:
+            context["pending_approvals"] = await pending_count(db)
+        return context
 
     errors.install(app)
     security.install(app)
@@ -88,5 +96,5 @@ def create_app(config: Config | None = None) -> Quart:
     return app
 
 
-def _nav_items(app: Quart) -> list[tuple[str, str]]:
-    return [(label, url_for(endpoint)) for label, endpoint in NAVIGATION if endpoint in app.view_functions]
+def _nav_items(app: Quart) -> list[tuple[str, str, str]]:
+    return [(label, url_for(endpoint), endpoint) for label, endpoint in NAVIGATION if endpoint in app.view_functions]

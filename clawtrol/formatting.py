@@ -57,6 +57,11 @@ def model_label(model: str | None) -> str | None:
     return model.rsplit("/", 1)[-1][:40]
 
 
+def stamp(value: str | None) -> str:
+    """A stored ISO time as "YYYY-MM-DD HH:MM:SS" (UTC) for tables and lists."""
+    return value[:19].replace("T", " ") if value else ""
+
+
 def initials(name: str | None) -> str:
     parts = (name or "?").replace("-", " ").split()
     return "".join(part[0] for part in parts[:2]).upper() or "?"
@@ -68,6 +73,7 @@ def install(app: Quart) -> None:
     app.add_template_filter(runtime)
     app.add_template_filter(model_label)
     app.add_template_filter(initials)
+    app.add_template_filter(stamp)
     app.add_template_global(due_state)
     app.add_template_global(savings)
     app.add_template_global(access.can_edit, "can_edit_task")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from . import audit
+from .approvals.service import pending_count
 from .costs import report
 from .clock import iso, now_iso, utcnow
 from .db import Database
@@ -39,7 +40,7 @@ async def build(db: Database) -> dict:
         "total": totals["total"] or 0,
         "done_this_week": totals["done_recently"] or 0,
         "active_agents": totals["active_agents"] or 0,
-        "pending_approvals": await db.value("approvals.pending_count") or 0,
+        "pending_approvals": await pending_count(db),
         "net_savings": summary["netSavings"],
         "breakdown": [{"status": s, "label": STATUS_LABELS[s], "count": counts.get(s, 0)} for s in STATUSES],
         "peak": max(counts.values(), default=0),

@@ -156,6 +156,16 @@ class FakeGateway:
             while not predicate():
                 await asyncio.sleep(0.01)
 
+    async def raise_approval(self, command: str, *, expires_in_ms: int = 120_000, **request: Any) -> dict:
+        """An exec approval as an agent run raises it: kept pending and sent to every connection."""
+        now = int(time.time() * 1000)
+        record = {"approvalKind": "exec", "id": str(uuid.uuid4()),
+                  "request": {"command": command, "host": "gateway", "agentId": "main", **request},
+                  "createdAtMs": now, "expiresAtMs": now + expires_in_ms}
+        self.approvals[record["id"]] = record
+        await self.emit("exec.approval.requested", record)
+        return record
+
     def resolve(self, approval_id: str, decision: str) -> None:
         future = self._decisions.get(approval_id)
         if future is not None and not future.done():
@@ -312,14 +322,16 @@ class FakeGateway:
         return {"id": approval_id, "decision": decision, "createdAtMs": now, "expiresAtMs": record["expiresAtMs"]}
 
     async def _approval_list(self, call: FakeCall) -> Any:
-        return list(self.approvals.values())
+        return list(self.approvals.values()) or None  # the real gateway answers null when nothing is pending
 
     async def _approval_resolve(self, call: FakeCall) -> Any:
         params = call.params or {}
         if params.get("id") not in self.approvals:
             raise FakeError("INVALID_REQUEST", "unknown approval id")
+        self.approvals.pop(params["id"], None)
         for connection in self.live:
             await connection.send({"type": "event", "event": "exec.approval.resolved",
-                                   "payload": {"id": params["id"], "decision": params.get("decision")}})
+                                   "payload": {"id": params["id"], "decision": params.get("decision"),
+                                               "resolvedBy": "cli", "ts": int(time.time() * 1000)}})
         self.resolve(params["id"], params.get("decision"))
         return {"ok": True}

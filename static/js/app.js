@@ -46,9 +46,51 @@
         return who + " updated '" + title + "'";
       }
       case "comment.created": return who + " commented on '" + title + "'";
+      case "approval.requested": return "Approval requested: " + shorten((p.approval || {}).command);
+      case "approval.resolved": {
+        const verb = {"allow-once": "allowed once", "allow-always": "allowed always", "deny": "denied"}[p.decision] || "decided";
+        return (p.resolvedBy || who) + " " + verb + ": " + shorten((p.approval || {}).command);
+      }
       default: return null;
     }
   }
+
+  function shorten(text) {
+    text = String(text || "");
+    return text.length > 60 ? text.slice(0, 59) + "…" : text;
+  }
+
+  // The pending-approvals count in the header, kept current from approval events.
+  function updateApprovalBadge(count) {
+    if (typeof count !== "number") return;
+    document.querySelectorAll("[data-pending-approvals]").forEach(function (badge) {
+      badge.textContent = String(count);
+      badge.title = count + " pending";
+      badge.hidden = count === 0;
+    });
+  }
+
+  // Countdowns to an approval's expiry: "in 4m 05s", then "expired" (and its buttons are disabled).
+  function tickCountdowns() {
+    const now = Date.now();
+    document.querySelectorAll("[data-countdown]").forEach(function (element) {
+      const left = Math.floor((Number(element.dataset.countdown) - now) / 1000);
+      const item = element.closest(".approval");
+      if (left <= 0) {
+        element.textContent = "expired";
+        if (item && !item.classList.contains("approval-expired")) {
+          item.classList.add("approval-expired");
+          item.querySelectorAll("button").forEach(function (button) { button.disabled = true; });
+        }
+        return;
+      }
+      const minutes = Math.floor(left / 60), seconds = left % 60;
+      element.textContent = "in " + (minutes ? minutes + "m " + String(seconds).padStart(2, "0") + "s" : seconds + " s");
+      if (item) item.classList.toggle("approval-urgent", left <= 30);
+    });
+  }
+  tickCountdowns();
+  setInterval(tickCountdowns, 1000);
 
   let socket = null;
   let delay = 1000;
@@ -66,6 +108,10 @@
       try { event = JSON.parse(message.data); } catch (e) { return; }
       if (!event || !event.type || event.type === "connected" || event.type === "subscribed") return;
       document.dispatchEvent(new CustomEvent("clawtrol:event", {detail: event}));
+      if (event.type.indexOf("approval.") === 0) {
+        updateApprovalBadge((event.payload || {}).pendingCount);
+        document.dispatchEvent(new CustomEvent("clawtrol:approval", {detail: event}));
+      }
       const fromMe = event.payload && event.payload.actorId && event.payload.actorId === me;
       const text = fromMe ? null : describe(event);
       if (text) toast(text, "info");

@@ -1,0 +1,1 @@
+"""Exec approvals requested through the OpenClaw gateway: a durable, shared queue."""

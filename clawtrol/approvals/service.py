@@ -1,0 +1,144 @@
+"""Deciding an approval: role rules (DESIGN §4), the claim → gateway → confirm sequence, audit and live event.
+
+The row is claimed (decision and decider recorded, status still pending) with a conditional update before
+the gateway is asked, so of two people deciding at once exactly one gets through; the other is told who
+decided and when (409). The gateway's acceptance makes it resolved, in the same transaction as the audit
+entry. If the gateway is down, times out or refuses, the claim is released: the approval stays pending.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from .. import audit
+from ..audit import Actor
+from ..auth.principal import Principal
+from ..clock import iso, now_iso, utcnow
+from ..db import Database
+from ..errors import ApiError
+from ..gateway.client import GatewayClient, GatewayError, GatewayUnavailable
+from ..live import Hub
+from ..tasks import access
+from .model import DECISIONS, decisions_of, to_json
+
+if TYPE_CHECKING:
+    from .sync import ApprovalSync
+
+RESOLVE_TIMEOUT = 15.0
+CLAIM_STALE_AFTER = timedelta(seconds=60)  # a claim this old belongs to a process that died mid-decision
+
+
+def stale_before() -> str:
+    return iso(utcnow() - CLAIM_STALE_AFTER)
+
+
+def linked_task(row: dict) -> dict | None:
+    """The linked task's ownership fields, shaped as access.can_edit expects."""
+    if not row.get("linked_task_id"):
+        return None
+    return {"created_by": row.get("task_created_by"), "created_by_token": row.get("task_created_by_token"),
+            "assigned_to": row.get("task_assigned_to"), "project_owner_id": row.get("project_owner_id")}
+
+
+def can_resolve(principal: Principal | None, row: dict) -> bool:
+    """Admins: every approval. Members: approvals linked (session → task) to a task they may edit."""
+    if principal is None or not principal.has_role("member"):
+        return False
+    if principal.is_admin:
+        return True
+    task = linked_task(row)
+    return task is not None and access.can_edit(principal, task)
+
+
+def _require_resolve(principal: Principal, row: dict) -> None:
+    if can_resolve(principal, row):
+        return
+    if not principal.has_role("member"):
+        message = f"Your role ({principal.role}) cannot decide approvals."
+    elif linked_task(row) is None:
+        message = "Only an admin can decide an approval that is not linked to a task."
+    else:
+        message = "You can only decide approvals for tasks you may edit."
+    raise ApiError(message, 403, code="FORBIDDEN")
+
+
+def _conflict(row: dict) -> ApiError:
+    if row["status"] == "pending" and row.get("decided_at"):
+        message = f"This approval is already being resolved by {row.get('decided_by_label') or 'someone'} " \
+                  f"(since {row['decided_at']})."
+    elif row["status"] == "resolved":
+        message = f"This approval was already resolved by {row.get('decided_by_label') or 'someone'} " \
+                  f"at {row.get('decided_at')} ({row.get('decision')})."
+    elif row["status"] == "expired" or (row.get("expires_at") and row["expires_at"] <= now_iso()):
+        message = f"This approval expired at {row.get('expires_at')}."
+    else:
+        message = "This approval is closed: the gateway no longer lists it."
+    return ApiError(message, 409, code="ALREADY_RESOLVED", extra={"approval": to_json(row)})
+
+
+def parse_decision(value: object) -> str:
+    if value not in DECISIONS:
+        raise ApiError(f"decision: must be one of {', '.join(DECISIONS)}", field="decision")
+    return value  # type: ignore[return-value]
+
+
+async def pending_count(db: Database) -> int:
+    return await db.value("approvals.pending_count", now=now_iso()) or 0
+
+
+async def publish(db: Database, hub: Hub, type_: str, approval_id: str, actor: Actor) -> dict | None:
+    """Send approval.<what> to live clients with the approval as it is now and the new pending count."""
+    row = await db.one("approvals.get", id=approval_id)
+    if row is None:
+        return None
+    approval = to_json(row)
+    await hub.publish(type_, {"approval": approval, "id": approval_id, "decision": approval["decision"],
+                              "resolvedBy": approval["resolvedBy"], "pendingCount": await pending_count(db),
+                              "actor": actor.label, "actorId": actor.user_id or actor.token_id})
+    return approval
+
+
+async def resolve(db: Database, hub: Hub, gateway: GatewayClient, sync: "ApprovalSync", principal: Principal,
+                  actor: Actor, approval_id: str, decision: object) -> dict:
+    decision = parse_decision(decision)
+    row = await db.one("approvals.get", id=approval_id)
+    if row is None:
+        raise ApiError("No approval with this id.", 404, code="NOT_FOUND")
+    _require_resolve(principal, row)
+    now = now_iso()
+    if row["status"] != "pending" or row.get("decided_at") or (row.get("expires_at") and row["expires_at"] <= now):
+        raise _conflict(row)
+    allowed = decisions_of(row)
+    if decision not in allowed:
+        raise ApiError(f"decision: this request only allows {', '.join(allowed) or 'no decision'}", field="decision")
+    if not gateway.connected:
+        raise ApiError("The OpenClaw gateway is not connected; the approval stays pending. Try again when it is "
+                       "back.", 503, code="GATEWAY_UNAVAILABLE")
+
+    claimed = await db.changed("approvals.claim", id=approval_id, decision=decision, user_id=actor.user_id,
+                               token_id=actor.token_id, label=actor.label, now=now, stale_before=stale_before())
+    if not claimed:
+        raise _conflict(await db.one("approvals.get", id=approval_id) or row)
+    try:
+        await gateway.request("exec.approval.resolve", {"id": approval_id, "decision": decision},
+                              timeout=RESOLVE_TIMEOUT)
+    except GatewayError as error:
+        await db.changed("approvals.release", id=approval_id, claimed_at=now, now=now_iso())
+        sync.schedule_resync()  # the gateway may have decided it anyway, or dropped it: ask what it still has
+        if isinstance(error, GatewayUnavailable) or error.code == "TIMEOUT":
+            raise ApiError("The OpenClaw gateway did not answer; the approval stays pending.", 503,
+                           code="GATEWAY_UNAVAILABLE") from None
+        raise ApiError(f"The OpenClaw gateway refused the decision: {error.message}", 502,
+                       code="GATEWAY_REFUSED") from None
+
+    async with db.transaction():
+        confirmed = await db.changed("approvals.confirm", id=approval_id, claimed_at=now, now=now_iso())
+        if confirmed:
+            await audit.record(db, actor, "approval.resolved", "approval", approval_id, {
+                "decision": decision, "command": row["command"][:500], "agentId": row.get("agent_id"),
+                "sessionKey": row.get("session_key"), "taskId": row.get("linked_task_id")})
+    if not confirmed:  # the claim went stale and someone else took over meanwhile
+        raise _conflict(await db.one("approvals.get", id=approval_id) or row)
+    await publish(db, hub, "approval.resolved", approval_id, actor)
+    return {"success": True, "id": approval_id, "decision": decision}
