@@ -11,6 +11,7 @@ from . import __version__, errors, formatting, payload, security
 from .auth import guard
 from .blueprints import AREAS, NAVIGATION
 from .config import Config, load_config
+from .agents.usage import UsagePuller
 from .approvals.sync import ApprovalSync
 from .db import Database, DatabaseUnavailable, QueryCatalog
 from .gateway.client import GatewayClient
@@ -42,6 +43,7 @@ def create_app(config: Config | None = None) -> Quart:
     gateway = app.extensions["gateway"] = GatewayClient.from_config(config, app.extensions["gateway_state"])
     hub = app.extensions["hub"] = Hub(db, config.database_url)
     approvals = app.extensions["approvals"] = ApprovalSync(db, hub, gateway)
+    usage = app.extensions["usage"] = UsagePuller(db, hub, gateway)
     app.extensions["started_at"] = time.monotonic()
 
     @app.before_serving
@@ -49,12 +51,14 @@ def create_app(config: Config | None = None) -> Quart:
         await db.connect()
         await hub.start()
         await approvals.start()
+        await usage.start()
         await gateway.start()  # connects in the background; the app works (degraded) while the gateway is down
 
     @app.after_serving
     async def close_database() -> None:
         await gateway.stop()
         await approvals.stop()
+        await usage.stop()
         await hub.stop()  # release the LISTEN connection first, or shutdown waits on it
         await db.disconnect()
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from quart import Quart
 
-from .clock import parse_iso, utcnow
+from .clock import iso, parse_iso, utcnow
 from .tasks import access
 
 DUE_SOON = timedelta(hours=24)
@@ -62,6 +62,16 @@ def stamp(value: str | None) -> str:
     return value[:19].replace("T", " ") if value else ""
 
 
+def epoch_ms(value: int | float | None) -> str:
+    """Milliseconds since the epoch (the gateway's times) as "YYYY-MM-DD HH:MM:SS" UTC."""
+    if value is None:
+        return ""
+    try:
+        return stamp(iso(datetime.fromtimestamp(value / 1000, timezone.utc)))
+    except (OverflowError, OSError, ValueError, TypeError):
+        return ""
+
+
 def initials(name: str | None) -> str:
     parts = (name or "?").replace("-", " ").split()
     return "".join(part[0] for part in parts[:2]).upper() or "?"
@@ -74,6 +84,7 @@ def install(app: Quart) -> None:
     app.add_template_filter(model_label)
     app.add_template_filter(initials)
     app.add_template_filter(stamp)
+    app.add_template_filter(epoch_ms)
     app.add_template_global(due_state)
     app.add_template_global(savings)
     app.add_template_global(access.can_edit, "can_edit_task")

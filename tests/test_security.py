@@ -496,6 +496,9 @@ JSON_WRITES = [  # (method, path template, a valid body)
     ("PUT", "/api/settings", {"humanHourlyRate": 50}),
     ("PATCH", "/api/users/{user}", {"role": "viewer"}),
     ("POST", "/api/tokens", {"name": "x", "role": "viewer"}),
+    ("POST", "/api/approvals/{task}/resolve", {"decision": "deny"}),
+    ("POST", "/api/agents/spawn", {"taskId": "x"}),
+    ("POST", "/api/agents/agent:main:main/message", {"message": "x"}),
 ]
 
 
@@ -726,7 +729,8 @@ async def test_every_get_route_answers_with_security_headers(app, admin, client)
     task = await admin.post("/api/tasks", json={"title": "headers", "projectId": "headers"})
     assert project.status_code == 201 and task.status_code == 201
     values = {"task_id": (await task.get_json())["id"], "project_id": "headers", "status": "todo",
-              "filename": "css/app.css"}
+              "filename": "css/app.css", "approval_id": "no-such-approval", "agent_id": "main",
+              "session_key": "agent:main:main"}
     checked = set()
     for rule in app.url_map.iter_rules():
         if "GET" not in rule.methods or getattr(rule, "websocket", False):
@@ -740,7 +744,9 @@ async def test_every_get_route_answers_with_security_headers(app, admin, client)
         for who, headers in variants:
             response = await (who.get(path, headers=headers) if who is admin else who.get(path))
             where = f"GET {path} {headers} as {'admin' if who is admin else 'anonymous'}"
-            assert response.status_code < 500 or path == "/api/health", where
+            gateway_read = rule.endpoint.startswith("agents.") and path.startswith("/api/")
+            assert response.status_code < 500 or path == "/api/health" or (
+                gateway_read and response.status_code == 503), where  # no gateway in this test: 503 by design
             assert_security_headers(response, where)
             if response.mimetype == "text/html":
                 assert response.headers["Cache-Control"] == "no-store", where
@@ -844,6 +850,8 @@ API_WRITES_NEEDING_MEMBER = [
     ("PATCH", "/api/projects/{p_admin}", {"name": "x"}),
     ("DELETE", "/api/projects/{p_admin}", None),
     ("POST", "/api/projects/{p_admin}/create-tasks", {"tasks": [{"title": "xxxx"}]}),
+    ("POST", "/api/agents/spawn", {"taskId": "{t_admin}"}),
+    ("POST", "/api/agents/agent:main:main/message", {"message": "hello"}),
 ]
 ADMIN_ONLY_API = [
     ("PUT", "/api/settings", {"humanHourlyRate": 1}),
@@ -874,6 +882,7 @@ VIEWER_PAGE_WRITES = [
     ("POST", "/board/tasks/{t_admin}", (FORM, {"title": "x", "version": "1"})),
     ("DELETE", "/board/tasks/{t_admin}", None),
     ("POST", "/board/tasks/{t_admin}/comments", (FORM, {"content": "x"})),
+    ("POST", "/board/tasks/{t_admin}/start", (FORM, {})),
     ("POST", "/board/tasks/{t_admin}/comments/{c_admin}", (FORM, {"content": "x"})),
     ("DELETE", "/board/tasks/{t_admin}/comments/{c_admin}", None),
     ("POST", "/projects", (FORM, {"name": "x"})),
@@ -884,6 +893,9 @@ VIEWER_PAGE_WRITES = [
 ]
 MEMBER_REFUSED = [  # a member (cookie) acting on what is not theirs
     ("PATCH", "/api/tasks/{t_other}", {"title": "x"}),
+    ("POST", "/api/agents/spawn", {"taskId": "{t_other}"}),
+    ("POST", "/api/agents/agent:main:main/message", {"message": "a session no task of mine uses"}),
+    ("POST", "/board/tasks/{t_other}/start", (FORM, {})),
     ("DELETE", "/api/tasks/{t_other}", None),
     ("PATCH", "/api/tasks/{t_admin}", {"status": "done"}),
     ("DELETE", "/api/tasks/{t_admin}", None),
@@ -977,7 +989,8 @@ async def run_matrix_rows(db, role: str, caller, ids: dict) -> None:
         if isinstance(body, tuple):
             kwargs["form"] = body[1]
         elif body is not None:
-            kwargs["json"] = body
+            kwargs["json"] = {k: v.format(**ids) if isinstance(v, str) and v.startswith("{") else v
+                              for k, v in body.items()}
         response = await caller.request(method, path, **kwargs)
         where = f"{role} {method} {template} {body}"
         if expected == R:

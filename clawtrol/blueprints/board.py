@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qsl, urlsplit
 
-from quart import Blueprint, render_template, request
+from quart import Blueprint, current_app, render_template, request
 from werkzeug.datastructures import MultiDict
 
 from .. import audit
@@ -15,6 +15,7 @@ from ..db import current_db
 from ..errors import ApiError
 from ..live import current_hub
 from ..payload import form_int, query_int
+from ..agents import work
 from ..tasks import access, comments, service
 from ..tasks.filters import TaskFilters
 from ..tasks.model import PRIORITIES, PRIORITY_LABELS, STATUS_LABELS, STATUSES
@@ -156,7 +157,7 @@ async def _detail(task_id: str, error: str | None = None, status: int = 200, not
         "board/_detail.html", task=task, history=history, comments=thread, error=error, notice=notice,
         can_edit=access.can_edit(principal, task), can_comment=access.can_create(principal),
         can_moderate=lambda c: access.can_moderate_comment(principal, c), describe=audit.describe,
-        **await _choices()), status
+        gateway_connected=current_app.extensions["gateway"].connected, **await _choices()), status
 
 
 @blueprint.get("/board/tasks/<task_id>")
@@ -166,6 +167,23 @@ async def task_detail(task_id: str):
     if request.headers.get("HX-Request"):
         return html, status
     return await render_template("board/task_page.html", detail=html), status
+
+
+@blueprint.post("/board/tasks/<task_id>/start")
+async def start_work(task_id: str):
+    """"Start work" in the task dialog: send the task to an agent; the dialog shows the outcome."""
+    form = await request.form
+    try:
+        result = await work.start_work(current_db(), current_hub(), current_app.extensions["gateway"],
+                                       require_principal(), current_actor(), task_id, form.get("agentId") or None,
+                                       current_app.config["CLAWTROL"].public_url)
+    except ApiError as error:
+        if error.status in (401, 403, 404):
+            raise
+        html, _ = await _detail(task_id, error=error.message)
+        return html
+    html, _ = await _detail(task_id, notice=f"Sent to agent {result['agentId']} in session {result['childSessionKey']}.")
+    return html
 
 
 def _form_changes(form) -> dict:

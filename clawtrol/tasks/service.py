@@ -85,8 +85,10 @@ def _version(body: dict) -> int | None:
     return version
 
 
-async def update(db: Database, hub: Hub, principal: Principal, actor: Actor, task_id: str, body: dict) -> dict:
-    """Apply a partial change. A stale `version` is refused with 409 and the current task."""
+async def update(db: Database, hub: Hub, principal: Principal, actor: Actor, task_id: str, body: dict,
+                 also_audit: tuple[str, dict] | None = None) -> dict:
+    """Apply a partial change. A stale `version` is refused with 409 and the current task.
+    `also_audit` (action, details) is one more audit entry for the same change, in the same transaction."""
     body = dict(body)
     expected_version = _version(body)
     changes = parse_changes(body)
@@ -112,6 +114,8 @@ async def update(db: Database, hub: Hub, principal: Principal, actor: Actor, tas
                 return current
             await db.changed("tasks.update", id=task_id, updated_at=now_iso(), **task)
             await _audit_update(db, actor, current, task, changed)
+            if also_audit is not None:
+                await record(db, actor, also_audit[0], "task", task_id, also_audit[1])
     except UniqueViolation:
         raise ApiError("sessionKey: already linked to another task", 409, field="sessionKey") from None
     updated = await get(db, task_id)

@@ -1,0 +1,1 @@
+"""OpenClaw agents through the gateway: roster, sessions, transcripts, starting work and usage."""

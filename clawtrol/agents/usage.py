@@ -1,0 +1,96 @@
+"""When a task linked to an agent session reaches done without reported usage, pull tokens, cost, model and
+runtime from the session (sessions.describe) and store them.
+
+It listens to the live hub for task.updated events, so moves from the board, the API and agents are all
+seen. With several app processes each may try; `agents.set_usage` is conditional, so one writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from .. import audit
+from ..clock import now_iso
+from ..db import Database
+from ..gateway.client import GatewayClient
+from ..live import Hub
+from ..tasks import service
+from ..tasks.model import to_json
+from .roster import describe_session
+
+log = logging.getLogger(__name__)
+
+GATEWAY = audit.Actor(kind="system", label="OpenClaw gateway")
+
+
+def needs_usage(event: dict) -> str | None:
+    """The task id if this event is a task that just reached done, has a session and reported no usage."""
+    if event.get("type") != "task.updated":
+        return None
+    payload = event.get("payload") or {}
+    task, old = payload.get("task") or {}, payload.get("oldTask") or {}
+    if task.get("status") != "done" or old.get("status") == "done" or not task.get("sessionKey"):
+        return None
+    tokens = task.get("tokens") or {}
+    if tokens.get("total") is not None or task.get("cost") is not None:
+        return None
+    return task.get("id")
+
+
+class UsagePuller:
+    def __init__(self, db: Database, hub: Hub, gateway: GatewayClient):
+        self.db = db
+        self.hub = hub
+        self.gateway = gateway
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        if self._task is None:
+            queue = self.hub.subscribe()
+            self._task = asyncio.create_task(self._run(queue), name="usage-puller")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self, queue: asyncio.Queue) -> None:
+        try:
+            while True:
+                task_id = needs_usage(await queue.get())
+                if task_id is None or not self.gateway.connected:
+                    continue
+                try:
+                    await self.pull(task_id)
+                except Exception as exc:  # best effort: usage can still be reported later
+                    log.warning("could not pull usage for task %s: %s", task_id, exc)
+        finally:
+            self.hub.unsubscribe(queue)
+
+    async def pull(self, task_id: str) -> bool:
+        """Fill the task's usage from its session; True if this call wrote it."""
+        task = await service.get(self.db, task_id)
+        if not task.get("session_key"):
+            return False
+        session = await describe_session(self.gateway, task["session_key"])
+        if session is None or (session["totalTokens"] is None and session["estimatedCostUsd"] is None):
+            return False
+        usage = {"tokens_input": session["inputTokens"], "tokens_output": session["outputTokens"],
+                 "tokens_total": session["totalTokens"], "cost": session["estimatedCostUsd"],
+                 "model": session["model"], "runtime": session["runtimeMs"]}
+        async with self.db.transaction():
+            written = await self.db.changed("agents.set_usage", id=task_id, now=now_iso(), **usage)
+            if written:
+                await audit.record(self.db, GATEWAY, "task.usage_pulled", "task", task_id,
+                                   {"title": task["title"], "sessionKey": task["session_key"],
+                                    "tokens": usage["tokens_total"], "cost": usage["cost"], "model": usage["model"]})
+        if written:
+            updated = await service.get(self.db, task_id)
+            await self.hub.publish("task.updated", {"task": to_json(updated), "oldTask": to_json(task),
+                                                    "updates": ["cost", "model", "runtime", "tokens"],
+                                                    "actor": GATEWAY.label, "actorId": None})
+        return bool(written)

@@ -1,0 +1,138 @@
+"""Putting agents to work: "start work" on a task, messages to an agent's session (DESIGN §4: members for
+tasks they may edit, admins all), each sent with chat.send and audited."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+
+from .. import audit
+from ..audit import Actor
+from ..auth.principal import Principal
+from ..db import Database
+from ..errors import ApiError
+from ..gateway.client import GatewayClient, GatewayError, GatewayUnavailable
+from ..live import Hub
+from ..tasks import access, service
+from .roster import list_agents
+
+MAX_MESSAGE = 20_000
+SESSION_NAME = re.compile(r"[^a-z0-9-]+")
+
+
+def require_gateway(gateway: GatewayClient) -> None:
+    if not gateway.connected:
+        raise ApiError("The OpenClaw gateway is not connected; try again when it is back.", 503,
+                       code="GATEWAY_UNAVAILABLE")
+
+
+def gateway_failure(error: GatewayError) -> ApiError:
+    if isinstance(error, GatewayUnavailable) or error.code == "TIMEOUT":
+        return ApiError("The OpenClaw gateway did not answer; nothing was sent.", 503, code="GATEWAY_UNAVAILABLE")
+    return ApiError(f"The OpenClaw gateway refused: {error.message}", 502, code="GATEWAY_REFUSED")
+
+
+async def send(gateway: GatewayClient, session_key: str, message: str, idempotency_key: str) -> dict:
+    try:
+        result = await gateway.request("chat.send", {"sessionKey": session_key, "message": message,
+                                                     "idempotencyKey": idempotency_key})
+    except GatewayError as error:
+        raise gateway_failure(error) from None
+    return result if isinstance(result, dict) else {"result": result}
+
+
+def parse_message(value: object, field: str = "message") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(f"{field}: required, a non-empty string", field=field)
+    if len(value) > MAX_MESSAGE:
+        raise ApiError(f"{field}: at most {MAX_MESSAGE} characters", field=field)
+    return value.strip()
+
+
+def briefing(task: dict, public_url: str, instructions: str | None = None) -> str:
+    """The first message of a task's session: what to do, and how to report back through our API."""
+    lines = [f"You are picking up a Mission Clawtrol task: {task['title']}",
+             f"Task id: {task['id']} · priority {task['priority']}"]
+    if task.get("project_name"):
+        lines.append(f"Project: {task['project_name']} ({task['project_id']})")
+    if task.get("description"):
+        lines += ["", "Description:", task["description"]]
+    if task.get("handoff_notes"):
+        lines += ["", "Handoff notes so far:", task["handoff_notes"]]
+    if instructions:
+        lines += ["", "Instructions:", instructions]
+    lines += ["", "When you are done, report through the Mission Clawtrol API: PATCH "
+              f"{public_url.rstrip('/')}/api/tasks/{task['id']} with JSON such as "
+              '{"status": "review", "handoffNotes": "what you did", "commitHash": "…", '
+              '"linesChanged": {"added": 0, "removed": 0}}.']
+    return "\n".join(lines)
+
+
+def new_session_key(agent_id: str, task_id: str) -> str:
+    name = SESSION_NAME.sub("-", task_id.lower())[-12:].strip("-") or "task"
+    return f"agent:{agent_id}:clawtrol-{name}-{int(time.time() * 1000)}"
+
+
+async def choose_agent(gateway: GatewayClient, requested: object, task: dict) -> str:
+    """The requested agent, else the task's agent if the gateway knows it, else the gateway's default."""
+    try:
+        listed = await list_agents(gateway)
+    except GatewayError as error:
+        raise gateway_failure(error) from None
+    known = [agent["id"] for agent in listed["agents"]]
+    if requested not in (None, ""):
+        if requested not in known:
+            raise ApiError(f"agentId: the gateway has no agent {requested!r} (it has {', '.join(known) or 'none'})",
+                           field="agentId")
+        return requested  # type: ignore[return-value]
+    if task.get("agent_id") in known:
+        return task["agent_id"]
+    if listed["defaultId"] in known:
+        return listed["defaultId"]
+    if known:
+        return known[0]
+    raise ApiError("The gateway has no agents configured.", 409, code="NO_AGENTS")
+
+
+async def start_work(db: Database, hub: Hub, gateway: GatewayClient, principal: Principal, actor: Actor,
+                     task_id: str, agent_id: object, public_url: str, instructions: object = None) -> dict:
+    """Send the task to a new session of an agent, then link the session and move the task to in-progress."""
+    extra = parse_message(instructions, "task") if instructions not in (None, "") else None
+    task = await service.get(db, task_id)
+    access.require_edit(principal, task)
+    if task["status"] == "done":
+        raise ApiError("This task is done; reopen it before starting work on it.", 409, code="TASK_DONE")
+    require_gateway(gateway)
+    agent = await choose_agent(gateway, agent_id, task)
+    session_key = new_session_key(agent, task_id)
+    sent = await send(gateway, session_key, briefing(task, public_url, extra), f"clawtrol-start-{secrets.token_hex(8)}")
+    updated = await service.update(db, hub, principal, actor, task_id,
+                                   {"sessionKey": session_key, "agentId": agent, "status": "in-progress"},
+                                   also_audit=("agent.work_started", {"sessionKey": session_key, "agentId": agent,
+                                                                      "runId": sent.get("runId")}))
+    return {"success": True, "task": updated, "childSessionKey": session_key, "agentId": agent,
+            "runId": sent.get("runId"), "status": "created"}
+
+
+async def may_message(db: Database, principal: Principal, session_key: str) -> bool:
+    if principal.is_admin:
+        return True
+    if not principal.has_role("member"):
+        return False
+    task = await db.one("agents.task_for_session", session_key=session_key)
+    return task is not None and access.can_edit(principal, task)
+
+
+async def message(db: Database, gateway: GatewayClient, principal: Principal, actor: Actor, session_key: str,
+                  text: object) -> dict:
+    text = parse_message(text)
+    if not await may_message(db, principal, session_key):
+        raise ApiError("Only an admin, or someone who may edit the task this session works on, can message it.",
+                       403, code="FORBIDDEN")
+    require_gateway(gateway)
+    result = await send(gateway, session_key, text, f"clawtrol-msg-{secrets.token_hex(8)}")
+    async with db.transaction():
+        await audit.record(db, actor, "agent.messaged", "session", session_key,
+                           {"length": len(text), "preview": text[:200], "runId": result.get("runId")})
+    return {"success": True, "result": result}

@@ -1,0 +1,152 @@
+"""Agents: the roster, each agent's sessions and a session's transcript (all from the gateway's API),
+messages to a session, and the JSON API (the original's paths where they exist)."""
+
+from __future__ import annotations
+
+import json
+
+from quart import Blueprint, current_app, render_template, request
+
+from ..agents import roster, transcript, work
+from ..auth.principal import current_actor, current_principal, require_principal
+from ..db import current_db
+from ..errors import ApiError
+from ..gateway.client import GatewayClient, GatewayError
+from ..live import current_hub
+from ..payload import json_object, query_int
+from ..tasks.model import to_json
+
+blueprint = Blueprint("agents", __name__)
+
+
+def _gateway() -> GatewayClient:
+    return current_app.extensions["gateway"]
+
+
+async def _from_gateway(call):
+    """Run a gateway read; 503 when disconnected, 502 when the gateway refuses."""
+    gateway = _gateway()
+    work.require_gateway(gateway)
+    try:
+        return await call(gateway)
+    except GatewayError as error:
+        raise work.gateway_failure(error) from None
+
+
+async def _linked_tasks(sessions: list[dict]) -> dict[str, dict]:
+    keys = [s["sessionKey"] for s in sessions if s["sessionKey"]]
+    rows = await current_db().all("agents.tasks_for_sessions", keys=keys) if keys else []
+    return {row["session_key"]: row for row in rows}
+
+
+async def _page(template: str, load, **context):
+    """Render a gateway-backed page; when the gateway is down or refuses, the page says so instead."""
+    require_principal()
+    try:
+        context.update(await load())
+        problem = None
+    except ApiError as error:
+        problem = error.message
+    return await render_template(template, problem=problem, **context)
+
+
+# --- pages -----------------------------------------------------------------------------------------------
+
+@blueprint.get("/agents")
+async def roster_page():
+    async def load():
+        return {"agents": await _from_gateway(roster.roster)}
+    return await _page("agents/roster.html", load, agents=[])
+
+
+@blueprint.get("/agents/<agent_id>")
+async def agent_page(agent_id: str):
+    async def load():
+        sessions = await _from_gateway(lambda gateway: roster.list_sessions(gateway, agent_id))
+        return {"sessions": sessions, "tasks": await _linked_tasks(sessions)}
+    return await _page("agents/sessions.html", load, agent_id=agent_id, sessions=[], tasks={})
+
+
+@blueprint.get("/sessions/<path:session_key>")
+async def session_page(session_key: str):
+    limit = query_int("limit", transcript.DEFAULT_LIMIT, 1, transcript.MAX_LIMIT)
+
+    async def load():
+        return {"history": await _from_gateway(lambda gateway: transcript.history(gateway, session_key, limit))}
+    principal = current_principal()
+    task = await current_db().one("agents.task_for_session", session_key=session_key)
+    can_message = principal is not None and await work.may_message(current_db(), principal, session_key)
+    return await _page("agents/transcript.html", load, session_key=session_key, task=task, history=None,
+                       can_message=can_message, agent_id=session_key.split(":")[1] if session_key.count(":") >= 2 else None)
+
+
+@blueprint.post("/sessions/<path:session_key>/message")
+async def message_form(session_key: str):
+    """Send, then answer with an empty form (or the draft kept, when it failed) and a toast."""
+    form = await request.form
+    draft = form.get("message")
+    try:
+        await work.message(current_db(), _gateway(), require_principal(), current_actor(), session_key, draft)
+        toast, draft = {"message": "Message sent to the agent.", "level": "success"}, None
+    except ApiError as error:
+        if error.status == 401:
+            raise
+        toast = {"message": error.message, "level": "error"}
+    html = await render_template("agents/_message_form.html", session_key=session_key, draft=draft)
+    return html, 200, {"HX-Trigger": json.dumps({"clawtrol:toast": toast})}
+
+
+# --- JSON API --------------------------------------------------------------------------------------------
+
+@blueprint.get("/api/agents/roster")
+async def api_roster():
+    require_principal()
+    return {"agents": await _from_gateway(roster.roster)}
+
+
+@blueprint.get("/api/agents")
+async def api_sessions_all():
+    require_principal()
+    sessions = await _from_gateway(lambda gateway: roster.list_sessions(gateway, None, roster.ROSTER_SESSIONS))
+    return {"sessions": sessions, "count": len(sessions)}
+
+
+@blueprint.get("/api/sessions/<agent_id>")
+async def api_agent_sessions(agent_id: str):
+    require_principal()
+    limit = query_int("limit", roster.AGENT_SESSIONS, 1, roster.ROSTER_SESSIONS)
+    sessions = await _from_gateway(lambda gateway: roster.list_sessions(gateway, agent_id, limit))
+    tasks = await _linked_tasks(sessions)
+    for session in sessions:
+        linked = tasks.get(session["sessionKey"])
+        session["taskId"] = linked["id"] if linked else None
+    return {"agentId": agent_id, "sessions": sessions, "totalSessions": len(sessions)}
+
+
+@blueprint.get("/api/sessions/<agent_id>/<path:session_key>/transcript")
+async def api_transcript(agent_id: str, session_key: str):
+    require_principal()
+    limit = query_int("limit", transcript.DEFAULT_LIMIT, 1, transcript.MAX_LIMIT)
+    history = await _from_gateway(lambda gateway: transcript.history(gateway, session_key, limit))
+    return {"agentId": agent_id, **history}
+
+
+@blueprint.post("/api/agents/spawn")
+async def api_start_work():
+    """The original's spawn, for a task: {taskId, agentId?, task?} (`label` is taken as the agent id, `task` as
+    extra instructions; the original's `model` and `projectId` are accepted and ignored: the agent's own model
+    runs, and the project is the task's)."""
+    body = await json_object({"taskId", "agentId", "label", "task", "model", "projectId"})
+    if not isinstance(body.get("taskId"), str) or not body["taskId"]:
+        raise ApiError("taskId: required; work is always started on a task", field="taskId")
+    result = await work.start_work(current_db(), current_hub(), _gateway(), require_principal(), current_actor(),
+                                   body["taskId"], body.get("agentId") or body.get("label"),
+                                   current_app.config["CLAWTROL"].public_url, body.get("task"))
+    return {**result, "task": to_json(result["task"])}, 201
+
+
+@blueprint.post("/api/agents/<path:session_key>/message")
+async def api_message(session_key: str):
+    body = await json_object({"message"})
+    return await work.message(current_db(), _gateway(), require_principal(), current_actor(), session_key,
+                              body.get("message"))
