@@ -93,10 +93,15 @@ class FakeGateway:
         self.requests: list[tuple[str, Any]] = []
         self.approvals: dict[str, dict] = {}
         self._decisions: dict[str, asyncio.Future] = {}
+        self.agents: list[dict] = [{"id": "main", "workspace": "/tmp/fake", "model": {"primary": "fake/fake-1"}}]
+        self.sessions: dict[str, dict] = {}        # sessions.list rows by key; chat.send creates them
+        self.transcripts: dict[str, list[dict]] = {}  # chat.history messages by session key
         self.methods: dict[str, Handler] = {
             "health": self._health, "agents.list": self._agents_list, "echo": self._echo, "fail": self._fail,
             "never": self._never, "slow": self._slow, "exec.approval.request": self._approval_request,
             "exec.approval.list": self._approval_list, "exec.approval.resolve": self._approval_resolve,
+            "sessions.list": self._sessions_list, "sessions.describe": self._sessions_describe,
+            "chat.history": self._chat_history, "chat.send": self._chat_send,
         }
         self._server = None
         self._tasks: set[asyncio.Task] = set()
@@ -287,7 +292,47 @@ class FakeGateway:
         return {"ok": True, "ts": int(time.time() * 1000)}
 
     async def _agents_list(self, call: FakeCall) -> dict:
-        return {"defaultId": "main", "agents": [{"id": "main", "workspace": "/tmp/fake"}]}
+        return {"defaultId": "main", "mainKey": "main", "agents": self.agents}
+
+    def add_session(self, key: str, **row: Any) -> dict:
+        now = int(time.time() * 1000)
+        session = {"key": key, "sessionId": str(uuid.uuid4()), "agentId": key.split(":")[1], "kind": "direct",
+                   "status": "done", "createdAt": now, "updatedAt": now, "hasActiveRun": False,
+                   "model": "fake-1", "modelProvider": "fake", "totalTokens": 0, **row}
+        self.sessions[key] = session
+        return session
+
+    async def _sessions_list(self, call: FakeCall) -> dict:
+        params = call.params or {}
+        rows = [s for s in self.sessions.values() if params.get("agentId") in (None, s["agentId"])]
+        rows = sorted(rows, key=lambda s: s["updatedAt"], reverse=True)[: params.get("limit", 50)]
+        return {"ts": int(time.time() * 1000), "count": len(rows), "totalCount": len(rows), "sessions": rows}
+
+    async def _sessions_describe(self, call: FakeCall) -> dict:
+        key = (call.params or {}).get("key")
+        if key not in self.sessions:
+            raise FakeError("INVALID_REQUEST", f"session not found: {key}")
+        return {"session": self.sessions[key]}
+
+    async def _chat_history(self, call: FakeCall) -> dict:
+        key = (call.params or {}).get("sessionKey")
+        messages = self.transcripts.get(key, [])
+        limit = (call.params or {}).get("limit", 200)
+        return {"sessionKey": key, "sessionId": (self.sessions.get(key) or {}).get("sessionId"),
+                "messages": messages[-limit:], "hasMore": len(messages) > limit, "totalMessages": len(messages)}
+
+    async def _chat_send(self, call: FakeCall) -> dict:
+        params = call.params or {}
+        for name in ("sessionKey", "message", "idempotencyKey"):
+            if not params.get(name):
+                raise FakeError("INVALID_REQUEST", f"invalid chat.send params: must have required property '{name}'")
+        key = params["sessionKey"]
+        if key not in self.sessions:
+            self.add_session(key, status="running", hasActiveRun=True)
+        self.sessions[key]["updatedAt"] = int(time.time() * 1000)
+        self.transcripts.setdefault(key, []).append(
+            {"role": "user", "content": params["message"], "timestamp": int(time.time() * 1000)})
+        return {"runId": params["idempotencyKey"], "status": "started"}
 
     async def _echo(self, call: FakeCall) -> Any:
         return call.params

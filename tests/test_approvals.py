@@ -6,44 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 
-import pytest
-
 from clawtrol.app import create_app
 from clawtrol.clock import now_iso
-from clawtrol.config import load_config
 
-from .conftest import Agent, make_environ
-from .fake_gateway import FakeGateway
+from .conftest import Agent
+from .gateway_fixtures import config, connected, eventually, fake  # noqa: F401
 
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-
-
-@pytest.fixture
-async def fake():
-    async with FakeGateway(token="gw-token") as gateway:
-        yield gateway
-
-
-@pytest.fixture
-def config(database_url, tmp_path, fake):
-    """The app under test talks to the fake gateway."""
-    return load_config(make_environ(database_url, tmp_path / "data", GATEWAY_URL=fake.url, GATEWAY_TOKEN="gw-token"),
-                       env_file=None)
-
-
-@pytest.fixture
-async def connected(app):
-    await app.extensions["gateway"].wait_connected(5)
-    return app
-
-
-async def eventually(check, timeout: float = 5.0):
-    async with asyncio.timeout(timeout):
-        while True:
-            result = await check()
-            if result:
-                return result
-            await asyncio.sleep(0.02)
 
 
 async def stored(db, approval_id: str, status: str = "pending"):
