@@ -15,7 +15,7 @@ from clawtrol.gateway.client import DEFAULT_SCOPES, GatewayClient, GatewayError,
 from clawtrol.gateway.identity import KEY_FILE_NAME
 from clawtrol.gateway.state import GatewayState
 
-from .conftest import make_environ
+from .conftest import make_environ, sign_in_as
 from .real_gateway import RealGateway
 
 
@@ -131,3 +131,97 @@ async def test_app_health_reports_the_real_gateway(real_gateway, database_url, t
         assert body["gateway"] == {"connected": True, "version": real_gateway.version}
         assert body["status"] in ("healthy", "degraded")
         assert (tmp_path / "data" / KEY_FILE_NAME).stat().st_mode & 0o777 == 0o600
+
+
+@pytest.fixture
+async def gateway_app(real_gateway, database_url, tmp_path):
+    """The app, in process, connected to the real gateway."""
+    environ = make_environ(database_url, tmp_path / "data", GATEWAY_URL=real_gateway.url,
+                           GATEWAY_TOKEN=real_gateway.token)
+    application = create_app(load_config(environ, env_file=None))
+    async with application.test_app():
+        await application.extensions["gateway"].wait_connected(60)
+        yield application
+
+
+async def test_an_approval_raised_on_the_gateway_is_resolved_through_the_app(real_gateway, gateway_app, tmp_path):
+    """exec.approval.request (two-phase, no model needed) on another connection → a pending row in the app →
+    resolved through the app's API → the requester gets the decision, and the row is resolved and audited."""
+    db = gateway_app.extensions["db"]
+    admin = await sign_in_as(gateway_app, "ada", "admin")
+    requester = _client(real_gateway, tmp_path / "requester")
+    await requester.start()
+    try:
+        await requester.wait_connected(30)
+        accepted: list[dict] = []
+        final = asyncio.create_task(requester.request(
+            "exec.approval.request",
+            {"command": "echo <clawtrol> && true", "host": "gateway", "twoPhase": True, "timeoutMs": 60_000,
+             "agentId": "main", "sessionKey": "agent:main:main"},
+            expect_final=True, on_accepted=accepted.append, timeout=10, final_timeout=30))
+        for _ in range(200):
+            if accepted and await db.one("approvals.get", id=accepted[0]["id"]):
+                break
+            await asyncio.sleep(0.05)
+        approval_id = accepted[0]["id"]
+        listed = await (await admin.get("/api/approvals")).get_json()
+        [pending] = [a for a in listed["pending"] if a["id"] == approval_id]
+        assert pending["command"] == "echo <clawtrol> && true" and listed["gatewayConnected"] is True
+        assert set(pending["allowedDecisions"]) >= {"allow-once", "deny"}
+
+        response = await admin.post(f"/api/approvals/{approval_id}/resolve", json={"decision": "deny"})
+        assert response.status_code == 200, await response.get_json()
+        assert (await asyncio.wait_for(final, 30))["decision"] == "deny"
+        row = await db.one("approvals.get", id=approval_id)
+        assert row["status"] == "resolved" and row["decision"] == "deny" and row["decided_by_label"] == "ada"
+        again = await admin.post(f"/api/approvals/{approval_id}/resolve", json={"decision": "allow-once"})
+        assert again.status_code == 409
+    finally:
+        await requester.stop()
+
+
+async def test_roster_start_work_and_transcript_on_the_real_gateway(gateway_app):
+    admin = await sign_in_as(gateway_app, "ada", "admin")
+    roster = await (await admin.get("/api/agents/roster")).get_json()
+    assert any(agent["id"] == "main" and agent["isDefault"] for agent in roster["agents"])
+    task = await (await admin.post("/api/tasks", json={"title": "Real gateway task"})).get_json()
+    started = await admin.post("/api/agents/spawn", json={"taskId": task["id"]})
+    body = await started.get_json()
+    assert started.status_code == 201, body
+    key = body["childSessionKey"]
+    sessions = await (await admin.get("/api/sessions/main")).get_json()
+    assert any(s["sessionKey"] == key and s["taskId"] == task["id"] for s in sessions["sessions"])
+    transcript = await admin.get(f"/api/sessions/main/{key}/transcript")
+    assert transcript.status_code == 200 and (await transcript.get_json())["sessionKey"] == key
+    page = await admin.get(f"/sessions/{key}")
+    assert page.status_code == 200 and "Real gateway task" in await page.get_data(as_text=True)
+
+
+async def test_gateway_restart_reconnects_and_resyncs(real_gateway, gateway_app):
+    """Kill the gateway: the app keeps serving and says so; start it again: the app reconnects by itself and
+    closes the approvals the restarted gateway no longer has."""
+    db = gateway_app.extensions["db"]
+    gateway = gateway_app.extensions["gateway"]
+    await gateway_app.extensions["approvals"].ingest(
+        {"id": "lost-in-restart", "request": {"command": "make release"}, "expiresAtMs": 4_102_444_800_000})
+    connects = gateway.state.connects
+    real_gateway.kill()
+    try:
+        for _ in range(200):
+            if not gateway.connected:
+                break
+            await asyncio.sleep(0.05)
+        assert not gateway.connected
+        admin = await sign_in_as(gateway_app, "ada", "admin")
+        assert (await admin.get("/board")).status_code == 200
+        health = await (await admin.get("/api/health")).get_json()
+        assert health["gateway"]["connected"] is False and health["status"] == "degraded"
+    finally:
+        await asyncio.to_thread(real_gateway.start)
+    await gateway.wait_connected(60)
+    assert gateway.state.connects == connects + 1
+    for _ in range(200):
+        if (await db.one("approvals.get", id="lost-in-restart"))["status"] == "closed":
+            break
+        await asyncio.sleep(0.05)
+    assert (await db.one("approvals.get", id="lost-in-restart"))["status"] == "closed"
