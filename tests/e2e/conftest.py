@@ -21,6 +21,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -34,6 +35,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from ..conftest import BACKEND, make_environ, pg_admin, pg_url
+from ..fake_gateway import FakeGateway
 from ..fake_github import FakeGitHubState, run_fake_github_in_thread
 from ..helpers import PROJECT_ROOT, free_port
 
@@ -77,6 +79,32 @@ def fake_github() -> FakeGitHubState:
         for login, user in state.users.items():
             user.avatar_url = avatar(AVATAR_COLORS.get(login, "#6e7781"))
         yield state
+
+
+@dataclass
+class ThreadedGateway:
+    """The fake OpenClaw gateway on its own event loop in a thread, so it answers the server whatever the
+    stories' loop is doing. `call` runs one of its coroutines there (e.g. raise_approval) and returns."""
+    fake: FakeGateway
+    loop: asyncio.AbstractEventLoop
+
+    def call(self, coroutine, timeout: float = 10.0):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+
+@pytest.fixture(scope="module")
+def fake_gateway() -> ThreadedGateway:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="fake-gateway", daemon=True)
+    thread.start()
+    gateway = ThreadedGateway(FakeGateway(token="e2e-gateway-token"), loop)
+    gateway.call(gateway.fake.__aenter__())
+    try:
+        yield gateway
+    finally:
+        gateway.call(gateway.fake.close())
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -131,7 +159,7 @@ def _wait_until_healthy(base_url: str, process: subprocess.Popen, server: Server
 
 
 @pytest.fixture(scope="module")
-def server(e2e_database_url, fake_github, tmp_path_factory) -> Server:
+def server(e2e_database_url, fake_github, fake_gateway, tmp_path_factory) -> Server:
     """`clawtrol serve` (which migrates first) on a free port, signing in through the fake GitHub. Its log
     goes to a file (a pipe nobody reads would fill and stall it); errors in it fail the module."""
     port = free_port()
@@ -139,7 +167,8 @@ def server(e2e_database_url, fake_github, tmp_path_factory) -> Server:
     workdir = tmp_path_factory.mktemp("e2e-server")
     environ = make_environ(e2e_database_url, workdir / "data", HOST="127.0.0.1", PORT=str(port),
                            PUBLIC_URL=base_url, GITHUB_URL=fake_github.base_url,
-                           GITHUB_API_URL=fake_github.base_url, LOG_LEVEL="INFO")
+                           GITHUB_API_URL=fake_github.base_url, GATEWAY_URL=fake_gateway.fake.url,
+                           GATEWAY_TOKEN=fake_gateway.fake.token, LOG_LEVEL="INFO")
     info = Server(base_url=base_url, github=fake_github, log_path=workdir / "server.log")
     with open(info.log_path, "w") as log:
         process = subprocess.Popen([sys.executable, "-m", "clawtrol", "serve"],

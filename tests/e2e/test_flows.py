@@ -13,7 +13,7 @@ import time
 import pytest
 from playwright.async_api import expect
 
-from .conftest import VIEWPORT, Crew, Person
+from .conftest import VIEWPORT, Crew, Person, ThreadedGateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -273,6 +273,8 @@ MAIN_PAGES = [  # (screenshot name, path, the page's <h1>)
     ("board", "/board", "Board"),
     ("projects", "/projects", "Projects"),
     ("costs", "/costs", "Costs"),
+    ("approvals", "/approvals", "Approvals"),
+    ("agents", "/agents", "Agents"),
     ("admin-users", "/admin/users", "Users and roles"),
     ("admin-tokens", "/admin/tokens", "API tokens"),
     ("audit-log", "/admin/audit", "Audit log"),
@@ -360,4 +362,39 @@ async def test_signing_out_from_the_user_menu_ends_the_session(crew: Crew, octoc
     # The admin's other browser is still signed in.
     await octocat.goto("/board")
     await expect(octocat.page.get_by_role("heading", name="Board", level=1)).to_be_visible()
+    crew.assert_clean()
+
+
+# --- 9. an approval raised on the gateway, decided by one person, seen by the other -----------------------
+
+async def test_an_approval_appears_live_for_both_and_the_other_sees_who_decided(
+        crew: Crew, octocat: Person, hubot: Person, fake_gateway: ThreadedGateway):
+    for person in (octocat, hubot):
+        await person.goto("/approvals", live=True)
+    command = "rm -rf build/ && echo '<b>done</b>'"
+    record = fake_gateway.call(fake_gateway.fake.raise_approval(command, allowedDecisions=["allow-once", "deny"],
+                                                                sessionKey="agent:main:e2e"))
+    started = time.monotonic()
+    for person in (octocat, hubot):
+        item = person.page.locator(f"#approval-{record['id']}")
+        await expect(item).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+        await expect(item.locator(".approval-command")).to_have_text(command)  # shown as text, not markup
+        await expect(person.page.locator("[data-pending-approvals]")).to_have_text("1")
+        await expect(item.locator(".countdown")).to_contain_text("m")
+    print(f"approval visible in both browsers after {(time.monotonic() - started) * 1000:.0f} ms")
+    # hubot (member) may not decide an approval that is not linked to a task of his: no buttons for him
+    await expect(hubot.page.locator(f"#approval-{record['id']} button")).to_have_count(0)
+    await expect(octocat.page.locator(f"#approval-{record['id']} button")).to_have_count(2)
+    await octocat.screenshot("approvals-pending")
+
+    await octocat.page.locator(f"#approval-{record['id']}").get_by_role("button", name="Allow once").click()
+    await expect(octocat.toast("decision sent to the gateway")).to_be_visible()
+    started = time.monotonic()
+    row = hubot.page.locator("#recent-heading ~ .table-wrap tbody tr").first
+    await expect(row).to_contain_text("octocat", timeout=LIVE_TIMEOUT_MS)
+    await expect(row).to_contain_text("Allow once")
+    await expect(hubot.page.locator(f"#approval-{record['id']}")).to_have_count(0)
+    await expect(hubot.page.locator("[data-pending-approvals]")).to_be_hidden()
+    print(f"decision visible to the other person after {(time.monotonic() - started) * 1000:.0f} ms")
+    assert ("exec.approval.resolve", {"id": record["id"], "decision": "allow-once"}) in fake_gateway.fake.requests
     crew.assert_clean()
