@@ -2,8 +2,9 @@
 
     python bench/bench.py [--backend sqlite|postgres] [--tasks 1000 10000] [--seconds 10] [--concurrency 10]
 
-For each task count it reports requests/s, p50 and p99 latency for the board page, GET /api/tasks and
-PATCH /api/tasks/:id, the live-update latency from one client's PATCH to another client's WebSocket
+For each task count it reports requests/s, p50 and p99 latency for the board page, GET /api/tasks,
+PATCH /api/tasks/:id and POST /api/approvals/:id/resolve (approvals raised on the in-process fake gateway
+of tests/fake_gateway.py, which the server connects to), the live-update latency from one client's PATCH to another client's WebSocket
 message, and the server's resident memory. PostgreSQL needs BENCH_DATABASE_URL (a server URL where the
 script may create and drop databases), default postgresql://postgres@127.0.0.1:5432/postgres.
 The load generator shares the machine with the server, so figures are indicative, not absolute.
@@ -41,6 +42,7 @@ from clawtrol.db import Database, QueryCatalog  # noqa: E402
 from clawtrol.db.migrations import upgrade  # noqa: E402
 from clawtrol.paths import SQL_MIGRATIONS, SQL_QUERIES  # noqa: E402
 from clawtrol.tasks.model import EDITABLE_COLUMNS, PRIORITIES, STATUSES  # noqa: E402
+from tests.fake_gateway import FakeGateway  # noqa: E402
 
 WORDS = "fix add refactor document test deploy review migrate billing login search cache queue api board".split()
 
@@ -100,6 +102,8 @@ async def measure(client: httpx.AsyncClient, seconds: float, concurrency: int, r
         while time.monotonic() < deadline:
             started = time.perf_counter()
             response = await request(client)
+            if response is None:  # the request's supply ran out
+                return
             latencies.append((time.perf_counter() - started) * 1000)
             if response.status_code >= 400:
                 errors += 1
@@ -137,6 +141,23 @@ async def live_latency(base: str, token: str, task_ids: list[str], rounds: int =
     return {"p50": statistics.median(samples), "p99": samples[-1], "n": len(samples)}
 
 
+async def approval_resolve(client: httpx.AsyncClient, gateway: FakeGateway, seconds: float, concurrency: int,
+                           pool: int = 1500) -> dict:
+    """Raise `pool` approvals on the gateway, wait until the server holds them all, then resolve them."""
+    ids = iter([(await gateway.raise_approval(f"echo bench {n}", expires_in_ms=600_000))["id"] for n in range(pool)])
+    for _ in range(600):
+        if (await client.get("/api/approvals/status")).json()["pendingCount"] >= pool:
+            break
+        await asyncio.sleep(0.1)
+
+    async def resolve(c: httpx.AsyncClient):
+        approval_id = next(ids, None)
+        if approval_id is None:
+            return None
+        return await c.post(f"/api/approvals/{approval_id}/resolve", json={"decision": "allow-once"})
+    return await measure(client, seconds, concurrency, resolve)
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -159,9 +180,11 @@ async def run_one(backend: str, count: int, seconds: float, concurrency: int, wo
     print(f"\n== {backend}, {count} tasks: seeding …", flush=True)
     token = await seed(url, count)
     port = free_port()
+    gateway = await FakeGateway(token="bench-gateway").__aenter__()
     env = {**os.environ, "DATABASE_URL": url, "CLAWTROL_ENV": "production", "SESSION_SECRET": "b" * 48,
            "GITHUB_CLIENT_ID": "bench", "GITHUB_CLIENT_SECRET": "bench", "PORT": str(port),
-           "CLAWTROL_DATA_DIR": str(workdir), "LOG_LEVEL": "WARNING", "GATEWAY_URL": "ws://127.0.0.1:9"}
+           "CLAWTROL_DATA_DIR": str(workdir), "LOG_LEVEL": "WARNING", "GATEWAY_URL": gateway.url,
+           "GATEWAY_TOKEN": gateway.token}
     command = [sys.executable, "-m", "clawtrol", "serve"]
     print("$ " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()
                           if k in ("DATABASE_URL", "PORT", "CLAWTROL_ENV")) + " " + shlex.join(command), flush=True)
@@ -184,11 +207,13 @@ async def run_one(backend: str, count: int, seconds: float, concurrency: int, wo
             results["PATCH /api/tasks/:id"] = await measure(
                 client, seconds, concurrency,
                 lambda c: c.patch(f"/api/tasks/{random.choice(task_ids)}", json={"description": uuid.uuid4().hex}))
+            results["POST approval resolve"] = await approval_resolve(client, gateway, seconds, concurrency)
             live = await live_latency(base, token, task_ids)
             memory = rss_mb(server.pid)
     finally:
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=30)
+        await gateway.close()
         if backend == "postgres":
             admin = await asyncpg.connect(admin_url)
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
