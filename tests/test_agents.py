@@ -170,3 +170,14 @@ async def test_usage_is_pulled_when_a_linked_task_reaches_done(connected, fake, 
     assert not await connected.extensions["usage"].pull(reported["id"])  # reported usage is never overwritten
     after = await (await admin.get(f"/api/tasks/{reported['id']}")).get_json()
     assert after["tokens"]["total"] == 10 and after["cost"] == 0.01
+
+
+async def test_the_task_dialog_links_the_session_and_offers_start_work_only_to_editors(connected, admin, viewer):
+    task = await (await admin.post("/api/tasks", json={"title": "Linked", "sessionKey": "agent:main:linked"})).get_json()
+    for who, may_start in ((admin, True), (viewer, False)):
+        html = await (await who.get(f"/board/tasks/{task['id']}", headers={"HX-Request": "true"})).get_data(as_text=True)
+        assert 'href="/sessions/agent:main:linked"' in html
+        assert ("Start a new session" in html) is may_start
+    await connected.extensions["gateway"].stop()
+    html = await (await admin.get(f"/board/tasks/{task['id']}", headers={"HX-Request": "true"})).get_data(as_text=True)
+    assert "unavailable while the OpenClaw gateway is disconnected" in html
