@@ -258,3 +258,14 @@ async def test_live_events_for_requested_and_resolved(connected, fake, db, admin
         assert event["type"] == "approval.resolved" and event["payload"]["decision"] == "allow-once"
         assert event["payload"]["resolvedBy"] == "ada" and event["payload"]["pendingCount"] == 0
         assert event["payload"]["actorId"] == admin.user["id"]
+
+
+async def test_a_stale_claim_of_a_process_that_died_does_not_block_the_approval(connected, fake, db, admin):
+    record = await fake.raise_approval("make clean")
+    await stored(db, record["id"])
+    await db.changed("approvals.claim", id=record["id"], decision="deny", user_id=None, token_id=None,
+                     label="crashed-worker", now="2020-01-01T00:00:00.000Z", stale_before="2000-01-01T00:00:00.000Z")
+    response = await admin.post(f"/api/approvals/{record['id']}/resolve", json={"decision": "allow-once"})
+    assert response.status_code == 200
+    row = await db.one("approvals.get", id=record["id"])
+    assert row["status"] == "resolved" and row["decided_by_label"] == "ada" and row["decision"] == "allow-once"

@@ -107,7 +107,8 @@ async def resolve(db: Database, hub: Hub, gateway: GatewayClient, sync: "Approva
         raise ApiError("No approval with this id.", 404, code="NOT_FOUND")
     _require_resolve(principal, row)
     now = now_iso()
-    if row["status"] != "pending" or row.get("decided_at") or (row.get("expires_at") and row["expires_at"] <= now):
+    being_decided = row.get("decided_at") is not None and row["decided_at"] >= stale_before()
+    if row["status"] != "pending" or being_decided or (row.get("expires_at") and row["expires_at"] <= now):
         raise _conflict(row)
     allowed = decisions_of(row)
     if decision not in allowed:
