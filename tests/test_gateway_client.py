@@ -156,7 +156,7 @@ async def test_a_gateway_speaking_another_protocol_is_refused(fake, tmp_path):
 # --- requests --------------------------------------------------------------------------------------
 
 async def test_request_returns_the_payload(fake, gw):
-    assert await gw.request("agents.list") == {"defaultId": "main", "agents": [{"id": "main", "workspace": "/tmp/fake"}]}
+    assert await gw.request("agents.list") == {"defaultId": "main", "mainKey": "main", "agents": fake.agents}
     assert await gw.request("echo", {"a": [1, 2]}) == {"a": [1, 2]}
     assert ("echo", {"a": [1, 2]}) in fake.requests
 
