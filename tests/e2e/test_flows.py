@@ -282,11 +282,25 @@ MAIN_PAGES = [  # (screenshot name, path, the page's <h1>)
 ]
 
 
-async def test_every_main_page_renders_without_browser_errors(crew: Crew, octocat: Person):
+TRANSCRIPT = [
+    {"role": "user", "content": "Fix the flaky login test", "timestamp": 1_795_900_000_000},
+    {"role": "assistant", "model": "fake-1", "content": [
+        {"type": "text", "text": "Running the test suite first."},
+        {"type": "toolCall", "id": "call-1", "name": "exec", "arguments": {"command": "pytest -q tests/test_login.py"}}]},
+    {"role": "toolResult", "toolName": "exec", "content": [{"type": "text", "text": "1 failed, 12 passed in 0.41s"}]},
+    {"role": "assistant", "content": "The session cookie expires too early; fixed and re-ran: all green."},
+]
+
+
+async def test_every_main_page_renders_without_browser_errors(crew: Crew, octocat: Person,
+                                                             fake_gateway: ThreadedGateway):
     """Each page as the admin: its heading, its live channel connected, a full-page screenshot, no errors.
     (The login page is taken by the sign-out story.)"""
+    fake_gateway.fake.add_session("agent:main:e2e-demo", totalTokens=1834, estimatedCostUsd=0.0123)
+    fake_gateway.fake.transcripts["agent:main:e2e-demo"] = TRANSCRIPT
     shots = []
-    for name, path, heading in MAIN_PAGES:
+    for name, path, heading in MAIN_PAGES + [("agent-sessions", "/agents/main", "Sessions of main"),
+                                             ("transcript", "/sessions/agent:main:e2e-demo", "Session agent:main:e2e-demo")]:
         await octocat.goto(path, live=True)
         await expect(octocat.page.get_by_role("heading", name=heading, level=1)).to_be_visible()
         shots.append(await octocat.screenshot(name))
