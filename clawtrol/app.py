@@ -8,11 +8,11 @@ import time
 from quart import Quart, g, url_for
 
 from . import __version__, errors, formatting, payload, security
+from .agents.usage import UsagePuller
+from .approvals.sync import ApprovalSync
 from .auth import guard
 from .blueprints import AREAS, NAVIGATION
 from .config import Config, load_config
-from .agents.usage import UsagePuller
-from .approvals.sync import ApprovalSync
 from .db import Database, DatabaseUnavailable, QueryCatalog
 from .gateway.client import GatewayClient
 from .gateway.state import GatewayState

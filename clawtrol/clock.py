@@ -26,6 +26,16 @@ def iso_in(delta: timedelta) -> str:
     return iso(utcnow() + delta)
 
 
+def from_epoch_ms(value: object) -> str | None:
+    """Milliseconds since the epoch (the OpenClaw gateway's times) as a stored ISO time; None if not a time."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return iso(datetime.fromtimestamp(value / 1000, timezone.utc))
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def parse_iso(value: str) -> datetime:
     """Parse a stored or client-sent ISO-8601 time; naive values are taken as UTC."""
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))

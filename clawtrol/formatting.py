@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from quart import Quart
 
-from .clock import iso, parse_iso, utcnow
+from .clock import from_epoch_ms, parse_iso, utcnow
 from .tasks import access
 
 DUE_SOON = timedelta(hours=24)
@@ -64,12 +64,7 @@ def stamp(value: str | None) -> str:
 
 def epoch_ms(value: int | float | None) -> str:
     """Milliseconds since the epoch (the gateway's times) as "YYYY-MM-DD HH:MM:SS" UTC."""
-    if value is None:
-        return ""
-    try:
-        return stamp(iso(datetime.fromtimestamp(value / 1000, timezone.utc)))
-    except (OverflowError, OSError, ValueError, TypeError):
-        return ""
+    return stamp(from_epoch_ms(value))
 
 
 def initials(name: str | None) -> str:

@@ -7,7 +7,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from ..clock import iso, now_iso, parse_iso
+from ..clock import from_epoch_ms, now_iso, parse_iso
 
 DECISIONS = ("allow-once", "allow-always", "deny")
 DECISION_LABELS = {"allow-once": "Allow once", "allow-always": "Allow always", "deny": "Deny"}
@@ -18,15 +18,6 @@ MAX_TEXT = 2_000
 
 class NotAnApproval(ValueError):
     """A gateway payload without the fields an approval needs (an id and a command)."""
-
-
-def _ms_to_iso(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        return iso(datetime.fromtimestamp(value / 1000, timezone.utc))
-    except (OverflowError, OSError, ValueError):
-        return None
 
 
 def _text(value: Any, limit: int = MAX_TEXT) -> str | None:
@@ -72,8 +63,8 @@ def from_gateway(payload: Any) -> dict:
         "agent_id": _text(request.get("agentId"), 200),
         "session_key": _text(request.get("sessionKey"), 500),
         "allowed_decisions": json.dumps(allowed_decisions(request)),
-        "requested_at": _ms_to_iso(payload.get("createdAtMs")) or now,
-        "expires_at": _ms_to_iso(payload.get("expiresAtMs")),
+        "requested_at": from_epoch_ms(payload.get("createdAtMs")) or now,
+        "expires_at": from_epoch_ms(payload.get("expiresAtMs")),
         "payload": raw if len(raw) <= MAX_PAYLOAD else None,
         "now": now,
     }

@@ -10,12 +10,12 @@ from quart import Blueprint, current_app, render_template, request
 from werkzeug.datastructures import MultiDict
 
 from .. import audit
+from ..agents import work
 from ..auth.principal import current_actor, current_principal, require_principal
 from ..db import current_db
 from ..errors import ApiError
 from ..live import current_hub
 from ..payload import form_int, query_int
-from ..agents import work
 from ..tasks import access, comments, service
 from ..tasks.filters import TaskFilters
 from ..tasks.model import PRIORITIES, PRIORITY_LABELS, STATUS_LABELS, STATUSES
