@@ -86,7 +86,8 @@ def create_app(config: Config | None = None) -> Quart:
 
         context = {"app_version": __version__, "nav_items": _nav_items(app), "theme": await page_theme()}
         if g.get("principal") is not None and g.get("db_connection") is not None:
-            context["pending_approvals"] = await pending_count(db)
+            # called (and awaited) by the page layout only, so fragments don't pay for the query
+            context["header_pending_approvals"] = lambda: pending_count(db)
         return context
 
     errors.install(app)
