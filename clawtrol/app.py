@@ -77,17 +77,27 @@ def create_app(config: Config | None = None) -> Quart:
     async def release_connection(exc: BaseException | None) -> None:
         pinned = g.pop("db_connection", None)
         if pinned is not None:
-            await pinned.__aexit__(None, None, None)
+            try:
+                await pinned.__aexit__(None, None, None)
+            except DatabaseUnavailable:
+                pass  # the server closed it (restart, failover): the pool replaces it; the answer stands
+
+    async def header_pending() -> int | None:
+        from .approvals.service import pending_count
+
+        try:
+            return await pending_count(db)
+        except DatabaseUnavailable:
+            return None  # error pages (the 503 among them) render without the badge
 
     @app.context_processor
     async def layout_context() -> dict:
-        from .approvals.service import pending_count
         from .blueprints.settings import page_theme
 
         context = {"app_version": __version__, "nav_items": _nav_items(app), "theme": await page_theme()}
         if g.get("principal") is not None and g.get("db_connection") is not None:
             # called (and awaited) by the page layout only, so fragments don't pay for the query
-            context["header_pending_approvals"] = lambda: pending_count(db)
+            context["header_pending_approvals"] = header_pending
         return context
 
     errors.install(app)

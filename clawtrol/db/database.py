@@ -39,6 +39,7 @@ _UNAVAILABLE = (
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.InvalidCatalogNameError,
+    asyncpg.InternalClientError,  # a pooled connection the server closed mid-protocol (e.g. at shutdown)
 )
 
 
@@ -169,7 +170,15 @@ class Database:
         On SQLite every transaction takes the database's single write lock (BEGIN IMMEDIATE); queueing
         them on an asyncio lock first means waiting writers sleep in the event loop instead of polling
         SQLite's busy handler, which made tail latency under concurrent writes seconds long."""
-        if self._write_lock is None or _in_transaction.get():
+        if self._write_lock is None:
+            # asyncpg's own transaction on the task's pooled connection: `databases`' Transaction leaks the
+            # connection (never released to the pool) when BEGIN, COMMIT or ROLLBACK fails on a dead connection.
+            with translate_errors():
+                async with self._db.connection() as conn:
+                    async with conn.raw_connection.transaction():
+                        yield
+            return
+        if _in_transaction.get():
             with translate_errors():
                 async with self._db.transaction():
                     yield
