@@ -17,8 +17,13 @@ ROSTER_SESSIONS = 500
 AGENT_SESSIONS = 100
 
 
-def _ms(value: Any) -> int | None:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+def _number(value: Any) -> float | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _int(value: Any) -> int | None:
+    number = _number(value)
+    return int(number) if number is not None else None
 
 
 def model_name(model: Any) -> str | None:
@@ -48,13 +53,13 @@ def session_json(row: dict) -> dict:
         "running": bool(row.get("hasActiveRun")),
         "model": row.get("model"),
         "modelProvider": row.get("modelProvider"),
-        "inputTokens": _ms(row.get("inputTokens")),
-        "outputTokens": _ms(row.get("outputTokens")),
-        "totalTokens": _ms(row.get("totalTokens")),
-        "estimatedCostUsd": row.get("estimatedCostUsd") if isinstance(row.get("estimatedCostUsd"), (int, float)) else None,
-        "runtimeMs": _ms(row.get("runtimeMs")),
-        "createdAt": _ms(row.get("createdAt")),
-        "updatedAt": _ms(row.get("updatedAt")),
+        "inputTokens": _int(row.get("inputTokens")),
+        "outputTokens": _int(row.get("outputTokens")),
+        "totalTokens": _int(row.get("totalTokens")),
+        "estimatedCostUsd": _number(row.get("estimatedCostUsd")),
+        "runtimeMs": _int(row.get("runtimeMs")),
+        "createdAt": _int(row.get("createdAt")),
+        "updatedAt": _int(row.get("updatedAt")),
         "chatType": row.get("chatType"),
         "kind": row.get("kind"),
     }

@@ -50,7 +50,8 @@ def convert(message: Any) -> dict | None:
     if role == "custom":
         entry.update(role="system", content=_text(message.get("content")) or str(message.get("customType") or ""))
         return entry
-    entry.update(role=role if role in ("user", "assistant", "system") else "system", content=_text(message.get("content")))
+    entry.update(role=role if role in ("user", "assistant", "system") else "system",
+                 content=_text(message.get("content")))
     calls = _tool_calls(message.get("content"))
     if calls:
         entry["toolCalls"] = calls

@@ -76,8 +76,10 @@ async def session_page(session_key: str):
     principal = current_principal()
     task = await current_db().one("agents.task_for_session", session_key=session_key)
     can_message = principal is not None and await work.may_message(current_db(), principal, session_key)
+    parts = session_key.split(":")  # agent:<agentId>:<name>
+    agent_id = parts[1] if len(parts) >= 3 and parts[0] == "agent" else None
     return await _page("agents/transcript.html", load, session_key=session_key, task=task, history=None,
-                       can_message=can_message, agent_id=session_key.split(":")[1] if session_key.count(":") >= 2 else None)
+                       can_message=can_message, agent_id=agent_id)
 
 
 @blueprint.post("/sessions/<path:session_key>/message")

@@ -182,7 +182,8 @@ async def start_work(task_id: str):
             raise
         html, _ = await _detail(task_id, error=error.message)
         return html
-    html, _ = await _detail(task_id, notice=f"Sent to agent {result['agentId']} in session {result['childSessionKey']}.")
+    notice = f"Sent to agent {result['agentId']} in session {result['childSessionKey']}."
+    html, _ = await _detail(task_id, notice=notice)
     return html
 
 
