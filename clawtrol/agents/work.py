@@ -12,7 +12,8 @@ from ..audit import Actor
 from ..auth.principal import Principal
 from ..db import Database
 from ..errors import ApiError
-from ..gateway.client import GatewayClient, GatewayError, GatewayUnavailable
+from ..gateway import answers
+from ..gateway.client import GatewayClient, GatewayError
 from ..live import Hub
 from ..tasks import access, service
 from .roster import list_agents
@@ -21,24 +22,12 @@ MAX_MESSAGE = 20_000
 SESSION_NAME = re.compile(r"[^a-z0-9-]+")
 
 
-def require_gateway(gateway: GatewayClient) -> None:
-    if not gateway.connected:
-        raise ApiError("The OpenClaw gateway is not connected; try again when it is back.", 503,
-                       code="GATEWAY_UNAVAILABLE")
-
-
-def gateway_failure(error: GatewayError) -> ApiError:
-    if isinstance(error, GatewayUnavailable) or error.code == "TIMEOUT":
-        return ApiError("The OpenClaw gateway did not answer; nothing was sent.", 503, code="GATEWAY_UNAVAILABLE")
-    return ApiError(f"The OpenClaw gateway refused: {error.message}", 502, code="GATEWAY_REFUSED")
-
-
 async def send(gateway: GatewayClient, session_key: str, message: str, idempotency_key: str) -> dict:
     try:
         result = await gateway.request("chat.send", {"sessionKey": session_key, "message": message,
                                                      "idempotencyKey": idempotency_key})
     except GatewayError as error:
-        raise gateway_failure(error) from None
+        raise answers.failure(error) from None
     return result if isinstance(result, dict) else {"result": result}
 
 
@@ -79,7 +68,7 @@ async def choose_agent(gateway: GatewayClient, requested: object, task: dict) ->
     try:
         listed = await list_agents(gateway)
     except GatewayError as error:
-        raise gateway_failure(error) from None
+        raise answers.failure(error) from None
     known = [agent["id"] for agent in listed["agents"]]
     if requested not in (None, ""):
         if requested not in known:
@@ -103,7 +92,7 @@ async def start_work(db: Database, hub: Hub, gateway: GatewayClient, principal: 
     access.require_edit(principal, task)
     if task["status"] == "done":
         raise ApiError("This task is done; reopen it before starting work on it.", 409, code="TASK_DONE")
-    require_gateway(gateway)
+    answers.require_connected(gateway)
     agent = await choose_agent(gateway, agent_id, task)
     session_key = new_session_key(agent, task_id)
     sent = await send(gateway, session_key, briefing(task, public_url, extra), f"clawtrol-start-{secrets.token_hex(8)}")
@@ -130,7 +119,7 @@ async def message(db: Database, gateway: GatewayClient, principal: Principal, ac
     if not await may_message(db, principal, session_key):
         raise ApiError("Only an admin, or someone who may edit the task this session works on, can message it.",
                        403, code="FORBIDDEN")
-    require_gateway(gateway)
+    answers.require_connected(gateway)
     result = await send(gateway, session_key, text, f"clawtrol-msg-{secrets.token_hex(8)}")
     async with db.transaction():
         await audit.record(db, actor, "agent.messaged", "session", session_key,

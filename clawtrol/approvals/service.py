@@ -17,7 +17,8 @@ from ..auth.principal import Principal
 from ..clock import iso, now_iso, utcnow
 from ..db import Database
 from ..errors import ApiError
-from ..gateway.client import GatewayClient, GatewayError, GatewayUnavailable
+from ..gateway import answers
+from ..gateway.client import GatewayClient, GatewayError
 from ..live import Hub
 from ..tasks import access
 from .model import DECISIONS, decisions_of, to_json
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from .sync import ApprovalSync
 
 RESOLVE_TIMEOUT = 15.0
+STAYS_PENDING = "the approval stays pending"
 CLAIM_STALE_AFTER = timedelta(seconds=60)  # a claim this old belongs to a process that died mid-decision
 
 
@@ -113,9 +115,7 @@ async def resolve(db: Database, hub: Hub, gateway: GatewayClient, sync: "Approva
     allowed = decisions_of(row)
     if decision not in allowed:
         raise ApiError(f"decision: this request only allows {', '.join(allowed) or 'no decision'}", field="decision")
-    if not gateway.connected:
-        raise ApiError("The OpenClaw gateway is not connected; the approval stays pending. Try again when it is "
-                       "back.", 503, code="GATEWAY_UNAVAILABLE")
+    answers.require_connected(gateway, STAYS_PENDING)
 
     claimed = await db.changed("approvals.claim", id=approval_id, decision=decision, user_id=actor.user_id,
                                token_id=actor.token_id, label=actor.label, now=now, stale_before=stale_before())
@@ -127,11 +127,7 @@ async def resolve(db: Database, hub: Hub, gateway: GatewayClient, sync: "Approva
     except GatewayError as error:
         await db.changed("approvals.release", id=approval_id, claimed_at=now, now=now_iso())
         sync.schedule_resync()  # the gateway may have decided it anyway, or dropped it: ask what it still has
-        if isinstance(error, GatewayUnavailable) or error.code == "TIMEOUT":
-            raise ApiError("The OpenClaw gateway did not answer; the approval stays pending.", 503,
-                           code="GATEWAY_UNAVAILABLE") from None
-        raise ApiError(f"The OpenClaw gateway refused the decision: {error.message}", 502,
-                       code="GATEWAY_REFUSED") from None
+        raise answers.failure(error, STAYS_PENDING, "refused the decision") from None
 
     async with db.transaction():
         confirmed = await db.changed("approvals.confirm", id=approval_id, claimed_at=now, now=now_iso())

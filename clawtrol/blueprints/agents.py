@@ -11,6 +11,7 @@ from ..agents import roster, transcript, work
 from ..auth.principal import current_actor, current_principal, require_principal
 from ..db import current_db
 from ..errors import ApiError
+from ..gateway import answers
 from ..gateway.client import GatewayClient, GatewayError
 from ..live import current_hub
 from ..payload import json_object, query_int
@@ -26,11 +27,11 @@ def _gateway() -> GatewayClient:
 async def _from_gateway(call):
     """Run a gateway read; 503 when disconnected, 502 when the gateway refuses."""
     gateway = _gateway()
-    work.require_gateway(gateway)
+    answers.require_connected(gateway)
     try:
         return await call(gateway)
     except GatewayError as error:
-        raise work.gateway_failure(error) from None
+        raise answers.failure(error) from None
 
 
 async def _linked_tasks(sessions: list[dict]) -> dict[str, dict]:
