@@ -4,10 +4,13 @@ commit or roll back together."""
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 
 from .clock import new_id, now_iso
 from .db import Database
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,15 @@ async def record(db: Database, actor: Actor, action: str, entity_type: str | Non
         created_at=now_iso(),
     )
     return audit_id
+
+
+async def record_refusal(db: Database, actor: Actor, action: str, entity_type: str | None, entity_id: str | None,
+                         reason: str, details: dict | None = None) -> None:
+    """A refused attempt at a sensitive action (`<action>_refused`, with the reason), logged and audited on
+    its own: nothing else was written."""
+    log.warning("refused", extra={"action": action, "actor": actor.label, "ip": actor.ip, "reason": reason,
+                                  "entity": entity_id})
+    await record(db, actor, f"{action}_refused", entity_type, entity_id, {**(details or {}), "reason": reason})
 
 
 FILTERS = ("action", "entity_type", "entity_id", "user_id", "actor", "since", "before")

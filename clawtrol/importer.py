@@ -166,11 +166,13 @@ OURS_COLUMNS = {
     "approvals": {"id", "command", "cwd", "host", "agent_id", "session_key", "task_id", "allowed_decisions",
                   "status", "decision", "decided_by", "decided_by_token", "decided_by_label", "decided_at",
                   "gateway_ack_at", "requested_at", "expires_at", "payload", "updated_at"},
+    "started_sessions": {"session_key", "task_id", "project_id", "agent_id", "started_by", "started_by_token",
+                         "started_by_label", "run_id", "started_at"},
     "audit_log": {"id", "user_id", "token_id", "actor_kind", "actor_label", "action", "entity_type", "entity_id",
                   "details", "ip", "user_agent", "created_at"},
 }
 OURS_ORDER = ("users", "app_state", "api_tokens", "projects", "tasks", "comments", "settings", "approvals",
-              "audit_log")
+              "started_sessions", "audit_log")
 OURS_IGNORED = {"auth_sessions", "schema_migrations"}
 
 # Fields compared by the verification checksum (the row key first); read back with importer.<table>_keys.
@@ -183,6 +185,7 @@ KEY_FIELDS = {
     "comments": ("id", "task_id", "content"),
     "settings": ("id", "value"),
     "approvals": ("id", "command", "status"),
+    "started_sessions": ("id", "started_by_label"),
     "audit_log": ("id", "action"),
 }
 
@@ -556,6 +559,12 @@ class Importer:
         await self.insert("approvals", "importer.insert_approval", row)
         self.expect("approvals", row)
 
+    async def ours_started_session(self, raw: dict[str, Any]) -> None:
+        row = _coerce("started_sessions", raw)  # read with session_key AS id
+        row["started_by"] = self.user(row["started_by"])
+        await self.insert("started_sessions", "importer.insert_started_session", row)
+        self.expect("started_sessions", row)
+
     async def ours_audit(self, raw: dict[str, Any]) -> None:
         row = _coerce("audit_log", raw)
         if row["user_id"] is not None:  # no foreign key: keep ids of users the target never had
@@ -579,7 +588,7 @@ class Importer:
             handlers = {"users": self.ours_user, "app_state": self.ours_app_state, "api_tokens": self.ours_token,
                         "projects": self.ours_project, "tasks": self.ours_task, "comments": self.ours_comment,
                         "settings": self.ours_setting, "approvals": self.ours_approval,
-                        "audit_log": self.ours_audit}
+                        "started_sessions": self.ours_started_session, "audit_log": self.ours_audit}
             queries = {table: f"ours.{table}" for table in self.plan.tables}
             counts = {table: f"ours.count_{table}" for table in self.plan.tables}
         for table in self.plan.tables:

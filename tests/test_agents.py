@@ -125,23 +125,24 @@ async def test_start_work_through_the_api_and_its_refusals(connected, fake, admi
     assert (await (await admin.get(f"/api/tasks/{task['id']}")).get_json())["sessionKey"] == body["childSessionKey"]
 
 
-async def test_messages_to_a_session_follow_the_task_rules(connected, fake, db, admin, member, viewer, api_token):
-    mine = await (await member.post("/api/tasks", json={"title": "Mine", "sessionKey": "agent:main:mine"})).get_json()
-    ok = await member.post("/api/agents/agent:main:mine/message", json={"message": "status?"})
+async def test_messages_go_to_sessions_the_member_started(connected, fake, db, admin, member, viewer, api_token):
+    mine = await (await member.post("/api/tasks", json={"title": "Mine"})).get_json()
+    key = (await (await member.post("/api/agents/spawn", json={"taskId": mine["id"]})).get_json())["childSessionKey"]
+    ok = await member.post(f"/api/agents/{key}/message", json={"message": "status?"})
     assert ok.status_code == 200 and (await ok.get_json())["success"] is True
-    assert fake.transcripts["agent:main:mine"][-1]["content"] == "status?"
-    [entry] = await audit.search(db, action="agent.messaged", entity_id="agent:main:mine")
+    assert fake.transcripts[key][-1]["content"] == "status?"
+    [entry] = await audit.search(db, action="agent.messaged", entity_id=key)
     assert entry["details"]["preview"] == "status?"
     assert (await member.post("/api/agents/agent:main:other/message", json={"message": "hi"})).status_code == 403
-    assert (await viewer.post("/api/agents/agent:main:mine/message", json={"message": "hi"})).status_code == 403
-    empty = await member.post("/api/agents/agent:main:mine/message", json={"message": "  "})
+    assert (await viewer.post(f"/api/agents/{key}/message", json={"message": "hi"})).status_code == 403
+    empty = await member.post(f"/api/agents/{key}/message", json={"message": "  "})
     assert empty.status_code == 400 and (await empty.get_json())["field"] == "message"
     bot = Agent(connected, await api_token("admin"))
     assert (await bot.post("/api/agents/agent:main:other/message", json={"message": "hi"})).status_code == 200
 
-    form = await member.post("/sessions/agent:main:mine/message", form={"message": "from the page"},
+    form = await member.post(f"/sessions/{key}/message", form={"message": "from the page"},
                              headers={"HX-Request": "true"})
-    assert form.status_code == 200 and "success" in form.headers["HX-Trigger"] and mine["id"]
+    assert form.status_code == 200 and "success" in form.headers["HX-Trigger"]
 
 
 async def test_usage_is_pulled_when_a_linked_task_reaches_done(connected, fake, db, admin):

@@ -189,11 +189,13 @@ async def test_a_gateway_refusal_releases_the_claim(connected, fake, db, admin):
     await stored(db, record["id"], "closed")  # the resync after the refusal closes what the gateway no longer has
 
 
-async def test_roles_members_decide_only_for_tasks_they_may_edit(connected, fake, db, admin, member, viewer):
-    mine = await (await member.post("/api/tasks", json={"title": "Mine", "sessionKey": "agent:main:mine"})).get_json()
-    await admin.post("/api/tasks", json={"title": "Theirs", "sessionKey": "agent:main:theirs"})
-    linked_mine = await fake.raise_approval("make test", sessionKey="agent:main:mine")
-    linked_theirs = await fake.raise_approval("make test", sessionKey="agent:main:theirs")
+async def test_roles_members_decide_only_for_sessions_they_started(connected, fake, db, admin, member, viewer):
+    mine = await (await member.post("/api/tasks", json={"title": "Mine"})).get_json()
+    theirs = await (await admin.post("/api/tasks", json={"title": "Theirs"})).get_json()
+    my_key = (await (await member.post("/api/agents/spawn", json={"taskId": mine["id"]})).get_json())["childSessionKey"]
+    their_key = (await (await admin.post("/api/agents/spawn", json={"taskId": theirs["id"]})).get_json())["childSessionKey"]
+    linked_mine = await fake.raise_approval("make test", sessionKey=my_key)
+    linked_theirs = await fake.raise_approval("make test", sessionKey=their_key)
     unlinked = await fake.raise_approval("make test", sessionKey="agent:other:x")
     for record in (linked_mine, linked_theirs, unlinked):
         await stored(db, record["id"])
@@ -202,15 +204,16 @@ async def test_roles_members_decide_only_for_tasks_they_may_edit(connected, fake
         response = await viewer.post(f"/api/approvals/{record['id']}/resolve", json={"decision": "deny"})
         assert response.status_code == 403
     response = await member.post(f"/api/approvals/{unlinked['id']}/resolve", json={"decision": "deny"})
-    assert response.status_code == 403 and "admin" in (await response.get_json())["error"]
+    assert response.status_code == 403 and "only an admin" in (await response.get_json())["error"]
     response = await member.post(f"/api/approvals/{linked_theirs['id']}/resolve", json={"decision": "deny"})
-    assert response.status_code == 403 and "tasks you may edit" in (await response.get_json())["error"]
+    assert response.status_code == 403 and "started by ada via start work" in (await response.get_json())["error"]
     response = await member.post(f"/api/approvals/{linked_mine['id']}/resolve", json={"decision": "allow-once"})
     assert response.status_code == 200
 
     listed = {a["id"]: a for a in (await (await viewer.get("/api/approvals")).get_json())["pending"]}
     assert listed[linked_theirs["id"]]["task"]["title"] == "Theirs" and listed[linked_theirs["id"]]["taskId"]
-    assert listed[unlinked["id"]]["task"] is None
+    assert listed[linked_theirs["id"]]["startedBy"]["label"] == "ada"
+    assert listed[unlinked["id"]]["task"] is None and listed[unlinked["id"]]["startedBy"] is None
     assert (await db.one("approvals.get", id=linked_mine["id"]))["task_id"] == mine["id"]
 
 

@@ -119,13 +119,13 @@ async def test_create_minimal_task_has_the_original_shape(member):
 
 
 async def test_create_with_every_common_field(member, admin):
-    task = await create(member, title="  Padded title  ", description="Details", status="todo", priority="P0",
-                        agentId="claw-1", sessionKey="agent:claw-1:main", assignedTo=admin.user["id"],
+    task = await create(admin, title="  Padded title  ", description="Details", status="todo", priority="P0",
+                        agentId="claw-1", sessionKey="agent:claw-1:main", assignedTo=member.user["id"],
                         dueDate="2026-03-31", cost=1.25, runtime=42_000, model="opus")
     assert task["title"] == "Padded title"
     assert (task["status"], task["priority"], task["agentId"]) == ("todo", "P0", "claw-1")
     assert task["sessionKey"] == "agent:claw-1:main"
-    assert task["assignedTo"] == admin.user["id"]
+    assert task["assignedTo"] == member.user["id"]
     assert task["dueDate"] == "2026-03-31T23:59:59.000Z"  # a plain date means the end of that day, UTC
     assert (task["cost"], task["runtime"], task["model"]) == (1.25, 42_000, "opus")
 
@@ -528,18 +528,18 @@ async def test_patch_unknown_task_is_404(member):
     assert response.status_code == 404
 
 
-async def test_session_key_is_unique(member):
-    await create(member, title="First", sessionKey="agent:claw:main")
-    response = await member.post("/api/tasks", json={"title": "Second", "sessionKey": "agent:claw:main"})
+async def test_session_key_is_unique(admin):
+    await create(admin, title="First", sessionKey="agent:claw:main")
+    response = await admin.post("/api/tasks", json={"title": "Second", "sessionKey": "agent:claw:main"})
     assert response.status_code == 409
     assert (await response.get_json())["field"] == "sessionKey"
-    assert await total(member) == 1
+    assert await total(admin) == 1
 
-    other = await create(member, title="Other", sessionKey="agent:claw:other")
-    response = await patch(member, other["id"], sessionKey="agent:claw:main")
+    other = await create(admin, title="Other", sessionKey="agent:claw:other")
+    response = await patch(admin, other["id"], sessionKey="agent:claw:main")
     assert response.status_code == 409
     assert (await response.get_json())["field"] == "sessionKey"
-    assert await fetch(member, other["id"]) == other
+    assert await fetch(admin, other["id"]) == other
 
 
 # --- the review gate --------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Putting agents to work: "start work" on a task, messages to an agent's session (DESIGN §4: members for
-tasks they may edit, admins all), each sent with chat.send and audited."""
+"""Putting agents to work: "start work" on a task (members on tasks they may edit, admins all) and messages to
+an agent's session (who may: agents/authority.py), each sent with chat.send and audited."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ import time
 from .. import audit
 from ..audit import Actor
 from ..auth.principal import Principal
+from ..clock import now_iso
 from ..db import Database
 from ..errors import ApiError
 from ..gateway import answers
 from ..gateway.client import GatewayClient, GatewayError
 from ..live import Hub
 from ..tasks import access, service
+from .authority import Authority, over_session
 from .roster import list_agents
 
 MAX_MESSAGE = 20_000
@@ -84,41 +86,59 @@ async def choose_agent(gateway: GatewayClient, requested: object, task: dict) ->
     raise ApiError("The gateway has no agents configured.", 409, code="NO_AGENTS")
 
 
+async def _refuse(db: Database, actor: Actor, action: str, entity_type: str, entity_id: str, error: ApiError):
+    """Audit a refused attempt (403) and raise it."""
+    await audit.record_refusal(db, actor, action, entity_type, entity_id, error.message)
+    raise error
+
+
 async def start_work(db: Database, hub: Hub, gateway: GatewayClient, principal: Principal, actor: Actor,
                      task_id: str, agent_id: object, public_url: str, instructions: object = None) -> dict:
-    """Send the task to a new session of an agent, then link the session and move the task to in-progress."""
+    """Send the task to a new session of an agent, then, in one transaction: link the session to the task,
+    move it to in-progress, record who started which session (the fact that grants authority over it,
+    agents/authority.py) and audit it."""
     extra = parse_message(instructions, "task") if instructions not in (None, "") else None
     task = await service.get(db, task_id)
-    access.require_edit(principal, task)
+    try:
+        access.require_edit(principal, task)
+    except ApiError as error:
+        await _refuse(db, actor, "agent.work_start", "task", task_id, error)
     if task["status"] == "done":
         raise ApiError("This task is done; reopen it before starting work on it.", 409, code="TASK_DONE")
     answers.require_connected(gateway)
     agent = await choose_agent(gateway, agent_id, task)
     session_key = new_session_key(agent, task_id)
     sent = await send(gateway, session_key, briefing(task, public_url, extra), f"clawtrol-start-{secrets.token_hex(8)}")
+    run_id = sent.get("runId")
+
+    async def record_start(before: dict) -> None:
+        await db.changed("agents.record_start", session_key=session_key, task_id=task_id,
+                         project_id=before["project_id"], agent_id=agent, started_by=principal.user_id,
+                         started_by_token=principal.token_id, started_by_label=actor.label, run_id=run_id,
+                         started_at=now_iso())
+        await audit.record(db, actor, "agent.work_started", "task", task_id,
+                           {"sessionKey": session_key, "agentId": agent, "runId": run_id,
+                            "previousSessionKey": before["session_key"]})
+
     updated = await service.update(db, hub, principal, actor, task_id,
                                    {"sessionKey": session_key, "agentId": agent, "status": "in-progress"},
-                                   also_audit=("agent.work_started", {"sessionKey": session_key, "agentId": agent,
-                                                                      "runId": sent.get("runId")}))
+                                   also=record_start, links_session=True)
     return {"success": True, "task": updated, "childSessionKey": session_key, "agentId": agent,
-            "runId": sent.get("runId"), "status": "created"}
+            "runId": run_id, "status": "created"}
 
 
-async def may_message(db: Database, principal: Principal, session_key: str) -> bool:
-    if principal.is_admin:
-        return True
-    if not principal.has_role("member"):
-        return False
-    task = await db.one("agents.task_for_session", session_key=session_key)
-    return task is not None and access.can_edit(principal, task)
+async def session_authority(db: Database, principal: Principal, session_key: str) -> Authority:
+    """May `principal` message this session, and why."""
+    start = await db.one("agents.session_start", session_key=session_key)
+    return over_session(principal, start, deciding=False)
 
 
 async def message(db: Database, gateway: GatewayClient, principal: Principal, actor: Actor, session_key: str,
                   text: object) -> dict:
     text = parse_message(text)
-    if not await may_message(db, principal, session_key):
-        raise ApiError("Only an admin, or someone who may edit the task this session works on, can message it.",
-                       403, code="FORBIDDEN")
+    allowed = await session_authority(db, principal, session_key)
+    if not allowed.allowed:
+        await _refuse(db, actor, "agent.message", "session", session_key, ApiError(allowed.reason, 403, code="FORBIDDEN"))
     answers.require_connected(gateway)
     result = await send(gateway, session_key, text, f"clawtrol-msg-{secrets.token_hex(8)}")
     async with db.transaction():

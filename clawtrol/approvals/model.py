@@ -7,6 +7,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
+from ..agents.authority import started_by
 from ..clock import from_epoch_ms, now_iso, parse_iso
 
 DECISIONS = ("allow-once", "allow-always", "deny")
@@ -101,6 +102,7 @@ def to_json(row: dict, now: datetime | None = None) -> dict:
         "sessionKey": row.get("session_key"),
         "taskId": row.get("linked_task_id"),
         "task": task,
+        "startedBy": started_by(row),
         "allowedDecisions": decisions_of(row),
         "status": row["status"],
         "requestedAt": row.get("requested_at"),

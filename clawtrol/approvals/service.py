@@ -1,4 +1,4 @@
-"""Deciding an approval: role rules (DESIGN §4), the claim → gateway → confirm sequence, audit and live event.
+"""Deciding an approval: who may (agents/authority.py, DESIGN §4), the claim → gateway → confirm sequence, audit and live event.
 
 The row is claimed (decision and decider recorded, status still pending) with a conditional update before
 the gateway is asked, so of two people deciding at once exactly one gets through; the other is told who
@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from .. import audit
+from ..agents.authority import Authority, over_session
 from ..audit import Actor
 from ..auth.principal import Principal
 from ..clock import iso, now_iso, utcnow
@@ -20,7 +21,6 @@ from ..errors import ApiError
 from ..gateway import answers
 from ..gateway.client import GatewayClient, GatewayError
 from ..live import Hub
-from ..tasks import access
 from .model import DECISIONS, decisions_of, to_json
 
 if TYPE_CHECKING:
@@ -35,34 +35,18 @@ def stale_before() -> str:
     return iso(utcnow() - CLAIM_STALE_AFTER)
 
 
-def linked_task(row: dict) -> dict | None:
-    """The linked task's ownership fields, shaped as access.can_edit expects."""
-    if not row.get("linked_task_id"):
-        return None
-    return {"created_by": row.get("task_created_by"), "created_by_token": row.get("task_created_by_token"),
-            "assigned_to": row.get("task_assigned_to"), "project_owner_id": row.get("project_owner_id")}
+def authority(principal: Principal | None, row: dict) -> Authority:
+    """May `principal` decide this approval, and why (from the start work record of its session)."""
+    return over_session(principal, row, deciding=True)
 
 
-def can_resolve(principal: Principal | None, row: dict) -> bool:
-    """Admins: every approval. Members: approvals linked (session → task) to a task they may edit."""
-    if principal is None or not principal.has_role("member"):
-        return False
-    if principal.is_admin:
-        return True
-    task = linked_task(row)
-    return task is not None and access.can_edit(principal, task)
-
-
-def _require_resolve(principal: Principal, row: dict) -> None:
-    if can_resolve(principal, row):
+async def _require_resolve(db: Database, principal: Principal, actor: Actor, row: dict) -> None:
+    decision = authority(principal, row)
+    if decision.allowed:
         return
-    if not principal.has_role("member"):
-        message = f"Your role ({principal.role}) cannot decide approvals."
-    elif linked_task(row) is None:
-        message = "Only an admin can decide an approval that is not linked to a task."
-    else:
-        message = "You can only decide approvals for tasks you may edit."
-    raise ApiError(message, 403, code="FORBIDDEN")
+    await audit.record_refusal(db, actor, "approval.resolve", "approval", row["id"], decision.reason,
+                               {"command": row["command"][:200], "sessionKey": row.get("session_key")})
+    raise ApiError(decision.reason, 403, code="FORBIDDEN")
 
 
 def _conflict(row: dict) -> ApiError:
@@ -107,7 +91,7 @@ async def resolve(db: Database, hub: Hub, gateway: GatewayClient, sync: "Approva
     row = await db.one("approvals.get", id=approval_id)
     if row is None:
         raise ApiError("No approval with this id.", 404, code="NOT_FOUND")
-    _require_resolve(principal, row)
+    await _require_resolve(db, principal, actor, row)
     now = now_iso()
     being_decided = row.get("decided_at") is not None and row["decided_at"] >= stale_before()
     if row["status"] != "pending" or being_decided or (row.get("expires_at") and row["expires_at"] <= now):

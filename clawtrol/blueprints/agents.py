@@ -8,6 +8,7 @@ import json
 from quart import Blueprint, current_app, render_template, request
 
 from ..agents import roster, transcript, work
+from ..agents.authority import over_session, started_by
 from ..auth.principal import current_actor, current_principal, require_principal
 from ..db import current_db
 from ..errors import ApiError
@@ -74,13 +75,13 @@ async def session_page(session_key: str):
 
     async def load():
         return {"history": await _from_gateway(lambda gateway: transcript.history(gateway, session_key, limit))}
-    principal = current_principal()
     task = await current_db().one("agents.task_for_session", session_key=session_key)
-    can_message = principal is not None and await work.may_message(current_db(), principal, session_key)
+    start = await current_db().one("agents.session_start", session_key=session_key)
+    authority = over_session(current_principal(), start, deciding=False)
     parts = session_key.split(":")  # agent:<agentId>:<name>
     agent_id = parts[1] if len(parts) >= 3 and parts[0] == "agent" else None
     return await _page("agents/transcript.html", load, session_key=session_key, task=task, history=None,
-                       can_message=can_message, agent_id=agent_id)
+                       authority=authority, started_by=started_by(start), agent_id=agent_id)
 
 
 @blueprint.post("/sessions/<path:session_key>/message")
@@ -131,7 +132,9 @@ async def api_transcript(agent_id: str, session_key: str):
     require_principal()
     limit = query_int("limit", transcript.DEFAULT_LIMIT, 1, transcript.MAX_LIMIT)
     history = await _from_gateway(lambda gateway: transcript.history(gateway, session_key, limit))
-    return {"agentId": agent_id, **history}
+    start = await current_db().one("agents.session_start", session_key=session_key)
+    return {"agentId": agent_id, **history, "startedBy": started_by(start),
+            "authority": over_session(current_principal(), start, deciding=False).to_json("canMessage")}
 
 
 @blueprint.post("/api/agents/spawn")

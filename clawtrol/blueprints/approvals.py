@@ -9,7 +9,7 @@ from quart import Blueprint, current_app, render_template, request
 
 from ..approvals import service
 from ..approvals.model import DECISION_LABELS, to_json
-from ..approvals.service import can_resolve
+from ..approvals.service import authority
 from ..auth.principal import current_actor, current_principal, require_principal
 from ..clock import now_iso
 from ..db import current_db
@@ -46,7 +46,7 @@ async def _render_queue(template: str, **extra) -> str:
     principal = current_principal()
     now = datetime.now(timezone.utc)
     queue = await _queue()
-    pending = [{**to_json(row, now), "can_resolve": can_resolve(principal, row)} for row in queue["pending"]]
+    pending = [{**to_json(row, now), "authority": authority(principal, row)} for row in queue["pending"]]
     recent = [to_json(row, now) for row in queue["recent"]]
     return await render_template(template, pending=pending, recent=recent, labels=DECISION_LABELS,
                                  gateway_connected=queue["gateway_connected"], **extra)
@@ -81,12 +81,17 @@ async def decide(approval_id: str):
 
 # --- JSON API --------------------------------------------------------------------------------------------
 
+def _for_caller(row: dict, now: datetime | None = None) -> dict:
+    """An approval with whether the caller may decide it and why."""
+    return {**to_json(row, now), "authority": authority(current_principal(), row).to_json("canDecide")}
+
+
 @blueprint.get("/api/approvals")
 async def list_approvals():
     require_principal()
     queue = await _queue(query_int("limit", RECENT_LIMIT, 1, MAX_RECENT))
     now = datetime.now(timezone.utc)
-    return {"pending": [to_json(row, now) for row in queue["pending"]],
+    return {"pending": [_for_caller(row, now) for row in queue["pending"]],
             "resolved": [to_json(row, now) for row in queue["recent"]],
             "gatewayConnected": queue["gateway_connected"]}
 
@@ -103,7 +108,7 @@ async def get_approval(approval_id: str):
     row = await current_db().one("approvals.get", id=approval_id)
     if row is None:
         raise ApiError("No approval with this id.", 404, code="NOT_FOUND")
-    return to_json(row)
+    return _for_caller(row)
 
 
 @blueprint.post("/api/approvals/<approval_id>/resolve")

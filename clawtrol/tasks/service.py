@@ -3,7 +3,7 @@ audit trail (same transaction) and live events (after commit)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from ..audit import Actor, record
 from ..auth.principal import Principal
@@ -14,6 +14,8 @@ from ..live import Hub
 from . import access, rules
 from .model import EDITABLE_COLUMNS, NESTED, COLUMN, parse_changes, to_json
 
+# Changes whose old and new values the audit trail keeps (who points a task at which session or project).
+TRACED_COLUMNS = ("session_key", "project_id")
 API_NAME = {column: name for name, column in COLUMN.items()}
 API_NAME.update({column: name for name, parts in NESTED.items() for column in parts.values()})
 
@@ -46,6 +48,14 @@ async def _apply_transition(db: Database, old_status: str | None, task: dict[str
         task["estimated_human_minutes"], task["human_cost"] = rules.human_equivalent(task, rate)
 
 
+def _require_session_link(principal: Principal, old_key: str | None, new_key: str | None) -> None:
+    """Only admins link a task to an agent session by hand (start work links the sessions it starts): the
+    link names the session's task on the pages, so a member must not point their task at someone else's."""
+    if new_key != old_key and not principal.is_admin:
+        raise ApiError("sessionKey: only an admin can link a task to an agent session by hand; start work links "
+                       "the sessions it starts", 403, code="FORBIDDEN", field="sessionKey")
+
+
 def _actor_payload(actor: Actor) -> dict:
     return {"actor": actor.label, "actorId": actor.user_id or actor.token_id}
 
@@ -58,6 +68,7 @@ async def create(db: Database, hub: Hub, principal: Principal, actor: Actor, bod
     task: dict[str, Any] = {column: None for column in EDITABLE_COLUMNS}
     task.update({"status": "backlog", "priority": "P2", "completed_at": None})
     task.update(changes)
+    _require_session_link(principal, None, task["session_key"])
     await _check_references(db, task)
     await _apply_transition(db, None, task)  # created straight into review or done: same rules
     task_id, now = new_id(), now_iso()
@@ -85,10 +96,11 @@ def _version(body: dict) -> int | None:
     return version
 
 
-async def update(db: Database, hub: Hub, principal: Principal, actor: Actor, task_id: str, body: dict,
-                 also_audit: tuple[str, dict] | None = None) -> dict:
+async def update(db: Database, hub: Hub, principal: Principal, actor: Actor, task_id: str, body: dict, *,
+                 also: Callable[[dict], Awaitable[None]] | None = None, links_session: bool = False) -> dict:
     """Apply a partial change. A stale `version` is refused with 409 and the current task.
-    `also_audit` (action, details) is one more audit entry for the same change, in the same transaction."""
+    `also(task)` writes more in the same transaction, given the task before the change; `links_session`
+    says the caller (start work) records the session it links, so the caller needs no admin role for it."""
     body = dict(body)
     expected_version = _version(body)
     changes = parse_changes(body)
@@ -100,6 +112,8 @@ async def update(db: Database, hub: Hub, principal: Principal, actor: Actor, tas
                 raise ApiError("Task not found", 404)
             current = await get(db, task_id)
             access.require_edit(principal, current)
+            if "session_key" in changes and not links_session:
+                _require_session_link(principal, current["session_key"], changes["session_key"])
             if expected_version is not None and expected_version != current["version"]:
                 raise ApiError("This task was changed by someone else since you loaded it; review the current "
                                "version and try again.", 409, code="VERSION_CONFLICT",
@@ -114,8 +128,8 @@ async def update(db: Database, hub: Hub, principal: Principal, actor: Actor, tas
                 return current
             await db.changed("tasks.update", id=task_id, updated_at=now_iso(), **task)
             await _audit_update(db, actor, current, task, changed)
-            if also_audit is not None:
-                await record(db, actor, also_audit[0], "task", task_id, also_audit[1])
+            if also is not None:
+                await also(current)
     except UniqueViolation:
         raise ApiError("sessionKey: already linked to another task", 409, field="sessionKey") from None
     updated = await get(db, task_id)
@@ -135,7 +149,11 @@ async def _audit_update(db: Database, actor: Actor, old: dict, new: dict, change
                      {"title": title, "from": old["assigned_to"], "to": new["assigned_to"]})
     others = sorted({API_NAME[c] for c in changed if c in API_NAME and c not in ("status", "assigned_to")})
     if others:
-        await record(db, actor, "task.updated", "task", old["id"], {"title": title, "fields": others})
+        details: dict[str, Any] = {"title": title, "fields": others}
+        traced = {API_NAME[c]: {"from": old[c], "to": new[c]} for c in TRACED_COLUMNS if c in changed}
+        if traced:
+            details["changes"] = traced
+        await record(db, actor, "task.updated", "task", old["id"], details)
 
 
 async def delete(db: Database, hub: Hub, principal: Principal, actor: Actor, task_id: str) -> dict:

@@ -65,6 +65,14 @@ SELECT id, command, cwd, host, agent_id, session_key, task_id, allowed_decisions
        updated_at
 FROM approvals ORDER BY requested_at, id
 
+-- name: count_started_sessions
+SELECT count(*) FROM started_sessions
+
+-- name: started_sessions
+SELECT session_key AS id, task_id, project_id, agent_id, started_by, started_by_token, started_by_label, run_id,
+       started_at
+FROM started_sessions ORDER BY started_at, session_key
+
 -- name: count_audit_log
 SELECT count(*) FROM audit_log
 

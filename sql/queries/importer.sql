@@ -81,6 +81,14 @@ VALUES (:id, :user_id, :token_id, :actor_kind, :actor_label, :action, :entity_ty
 ON CONFLICT (id) DO NOTHING
 RETURNING id
 
+-- name: insert_started_session
+INSERT INTO started_sessions (session_key, task_id, project_id, agent_id, started_by, started_by_token,
+                              started_by_label, run_id, started_at)
+VALUES (:id, :task_id, :project_id, :agent_id, :started_by, :started_by_token, :started_by_label, :run_id,
+        :started_at)
+ON CONFLICT (session_key) DO NOTHING
+RETURNING session_key
+
 -- name: users_keys
 SELECT id, login, role FROM users WHERE id IN :ids
 
@@ -105,6 +113,9 @@ SELECT key AS id, value FROM settings WHERE key IN :ids
 -- name: approvals_keys
 SELECT id, command, status FROM approvals WHERE id IN :ids
 
+-- name: started_sessions_keys
+SELECT session_key AS id, started_by_label FROM started_sessions WHERE session_key IN :ids
+
 -- name: audit_log_keys
 SELECT id, action FROM audit_log WHERE id IN :ids
 
@@ -118,4 +129,5 @@ UNION ALL SELECT 'tasks', count(*) FROM tasks
 UNION ALL SELECT 'comments', count(*) FROM comments
 UNION ALL SELECT 'settings', count(*) FROM settings
 UNION ALL SELECT 'approvals', count(*) FROM approvals
+UNION ALL SELECT 'started_sessions', count(*) FROM started_sessions
 UNION ALL SELECT 'audit_log', count(*) FROM audit_log
