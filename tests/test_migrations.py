@@ -61,3 +61,36 @@ async def test_concurrent_upgrade_processes_apply_each_migration_once(empty_data
         assert [row["version"] for row in rows] == [m.version for m in discover(SQL_MIGRATIONS / db.dialect)]
     finally:
         await db.disconnect()
+
+
+async def test_started_sessions_are_rebuilt_from_the_audit_trail(empty_database_url, tmp_path):
+    """0003 creates the start work records of sessions started before it, from agent.work_started entries."""
+    from clawtrol import audit
+    from clawtrol.audit import Actor
+
+    old_root = tmp_path / "migrations"
+    for dialect in ("sqlite", "postgres"):
+        (old_root / dialect).mkdir(parents=True)
+        for migration in discover(SQL_MIGRATIONS / dialect)[:2]:
+            (old_root / dialect / migration.path.name).write_text(migration.path.read_text())
+    db = open_db(empty_database_url)
+    await db.connect()
+    try:
+        await upgrade(db, old_root)
+        stamp = "2026-01-01T00:00:00.000Z"
+        columns = ("description", "project_id", "agent_id", "user_id", "created_by", "created_by_token",
+                   "assigned_to", "handoff_notes", "commit_hash", "lines_added", "lines_removed", "lines_total",
+                   "estimated_human_minutes", "human_cost", "cost", "runtime", "model", "tokens_input",
+                   "tokens_output", "tokens_total", "due_date", "completed_at")
+        await db.changed("importer.insert_task", id="t1", title="Old work", status="in-progress", priority="P2",
+                         session_key="agent:main:old", version=1, created_at=stamp, updated_at=stamp,
+                         **dict.fromkeys(columns))
+        gone_user = Actor(kind="user", label="octocat", user_id="user-that-was-deleted")
+        await audit.record(db, gone_user, "agent.work_started", "task", "t1",
+                           {"sessionKey": "agent:main:old", "agentId": "main", "runId": "run-1"})
+        await upgrade(db, SQL_MIGRATIONS)
+        record = await db.one("agents.session_start", session_key="agent:main:old")
+        assert record["started_by_label"] == "octocat" and record["started_by"] is None  # the user is gone
+        assert record["started_task_id"] == "t1" and record["agent_id"] == "main"
+    finally:
+        await db.disconnect()

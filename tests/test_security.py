@@ -88,7 +88,8 @@ async def all_tasks(db) -> list[dict]:
 
 async def snapshot(db, *commented: str) -> dict:
     """Everything a refused request must leave untouched (token last-use times excluded: using a token
-    records its use by design). Comments: of the tasks named, or of every task."""
+    records its use by design; so are the audit entries of refused attempts, which are written by design).
+    Comments: of the tasks named, or of every task."""
     tasks = await all_tasks(db)
     return {
         "tasks": tasks,
@@ -98,7 +99,7 @@ async def snapshot(db, *commented: str) -> dict:
         "settings": await db.all("settings.get_many", keys=list(SPECS)),
         "users": await db.all("users.list"),
         "tokens": [{k: v for k, v in row.items() if k != "last_used_at"} for row in await db.all("tokens.list")],
-        "audit": len(await audit.search(db, 100_000)),
+        "audit": len([e for e in await audit.search(db, 100_000) if not e["action"].endswith("_refused")]),
     }
 
 
@@ -896,6 +897,9 @@ MEMBER_REFUSED = [  # a member (cookie) acting on what is not theirs
     ("POST", "/api/agents/spawn", {"taskId": "{t_other}"}),
     ("POST", "/api/agents/agent:main:main/message", {"message": "a session no task of mine uses"}),
     ("POST", "/board/tasks/{t_other}/start", (FORM, {})),
+    # a session link is set by start work or an admin, never by a member: it would name another's session
+    ("PATCH", "/api/tasks/{t_mine}", {"sessionKey": "agent:main:main"}),
+    ("POST", "/api/tasks", {"title": "x", "sessionKey": "agent:main:main"}),
     ("DELETE", "/api/tasks/{t_other}", None),
     ("PATCH", "/api/tasks/{t_admin}", {"status": "done"}),
     ("DELETE", "/api/tasks/{t_admin}", None),
@@ -924,6 +928,9 @@ TOKEN_MEMBER_REFUSED = [  # a member token owns only the tasks it created
     ("DELETE", "/api/tasks/{t_other}", None),
     ("DELETE", "/api/tasks/{t_admin}/comments/{c_admin}", None),
     ("PATCH", "/api/projects/{p_admin}", {"name": "x"}),
+    ("PATCH", "/api/tasks/{t_token}", {"sessionKey": "agent:main:main"}),
+    ("POST", "/api/tasks", {"title": "x", "sessionKey": "agent:main:main"}),
+    ("POST", "/api/agents/agent:main:main/message", {"message": "a session this token did not start"}),
 ]
 
 MATRIX: list[tuple] = (
@@ -941,6 +948,7 @@ MATRIX: list[tuple] = (
     + _rows("member-token", 201, [("POST", "/api/tasks", {"title": "token task"})])
     + _rows("admin-token", 200, READS + [
         ("PATCH", "/api/tasks/{t_other}", {"title": "admin edits anything"}),
+        ("PATCH", "/api/tasks/{t_other}", {"sessionKey": "agent:main:linked-by-an-admin"}),
         ("PUT", "/api/settings", {"humanHourlyRate": 75}), ("GET", "/api/tokens", None), ("GET", "/api/audit", None),
         ("DELETE", "/api/tasks/{t_admin}/comments/{c_other}", None)])
     + _rows("admin", 200, [("GET", "/admin/users", None), ("GET", "/admin/audit", None),
