@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
+import threading
 
 import pytest
 
@@ -129,3 +131,50 @@ async def test_fifty_concurrent_read_then_write_transactions_lose_nothing(plain_
     assert (await plain_db.one("settings.get", key="counter"))["value"] == "50"
     rows = await plain_db.all("audit.for_entity", entity_type="setting", entity_id="counter", limit=100)
     assert sorted(json.loads(r["details"])["n"] for r in rows) == list(range(50))
+
+
+async def test_statements_are_prepared_once_and_never_compiled_per_call(plain_db, monkeypatch):
+    """The catalog prepares each named query for the dialect when it loads; running one compiles nothing."""
+    from sqlalchemy.sql.elements import ClauseElement
+
+    statement = plain_db.catalog["settings.get_many"]
+    assert statement is plain_db.catalog["settings.get_many"]
+    if plain_db.is_sqlite:
+        assert ":keys" in statement.text
+    else:
+        assert "= ANY($1)" in statement.text and statement.order == ("keys",)
+
+    def compile_refused(*args, **kwargs):
+        raise AssertionError("a named query was compiled by SQLAlchemy")
+    monkeypatch.setattr(ClauseElement, "compile", compile_refused)
+    await plain_db.changed("settings.upsert", key="k", value="v", updated_at="t", updated_by=None)
+    assert await plain_db.all("settings.get_many", keys=["k"]) == [{"key": "k", "value": "v"}]
+    async with plain_db.transaction():
+        assert await plain_db.value("health.ping") == 1
+
+
+async def test_sqlite_connections_are_opened_once_and_reused(app, admin):
+    """Requests reuse the process's two SQLite connections: no connection (nor thread) per request."""
+    db = app.extensions["db"]
+    if not db.is_sqlite:
+        pytest.skip("PostgreSQL connections come from asyncpg's pool")
+    pool = db._db._backend._pool
+    task = await (await admin.post("/api/tasks", json={"title": "reuse"})).get_json()
+    opened = pool.opened
+    threads = {thread.ident for thread in threading.enumerate()}
+    for _ in range(20):
+        assert (await admin.get(f"/api/tasks/{task['id']}")).status_code == 200
+        assert (await admin.patch(f"/api/tasks/{task['id']}", json={"priority": "P1"})).status_code == 200
+    assert pool.opened == opened == 2
+    assert {thread.ident for thread in threading.enumerate()} == threads
+
+
+async def test_sqlite_reads_outside_a_transaction_cannot_write(plain_db):
+    """The reader connection is query_only: a write can only happen on the writer, in a transaction."""
+    if not plain_db.is_sqlite:
+        pytest.skip("SQLite only")
+    reader = plain_db._db._backend._pool.reader()
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.execute("DELETE FROM settings")
+    # a named write outside a transaction still works: it takes the writer, in a transaction of its own
+    assert await plain_db.changed("settings.upsert", key="w", value="1", updated_at="t", updated_by=None) == 1

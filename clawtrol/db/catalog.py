@@ -17,12 +17,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import text
-from sqlalchemy.sql.elements import TextClause
+from typing import Any
 
 _NAME_LINE = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$")
 # :param, but not PostgreSQL casts (::type) nor times inside string literals we never write.
 _PARAM = re.compile(r"(?<![:\w]):([a-zA-Z_]\w*)")
+# A list parameter: `x IN :ids` / `x NOT IN :ids` (the caller passes a list).
+_IN_LIST = re.compile(r"\b(NOT\s+)?IN\s+:([a-zA-Z_]\w*)", re.IGNORECASE)
+_WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER|WITH\b.*\b(INSERT|UPDATE|DELETE)\b)",
+                    re.IGNORECASE | re.DOTALL)
+EMPTY_LIST = "(SELECT NULL WHERE 1 = 0)"  # `x IN ()` is not SQL; this is the empty list on SQLite
 
 
 @dataclass(frozen=True)
@@ -30,14 +34,61 @@ class NamedQuery:
     name: str
     sql: str
     params: frozenset[str]
-    clause: TextClause
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A named query in the form its driver takes, prepared once when the catalog loads: SQLite keeps the
+    `:name` placeholders (sqlite3 binds them from a dict), PostgreSQL gets `$1, $2, …` in `order`, and
+    `IN :ids` becomes `= ANY($n)` with the list as one array parameter."""
+
+    name: str
+    dialect: str
+    text: str
+    params: frozenset[str]
+    order: tuple[str, ...] = ()
+    lists: frozenset[str] = frozenset()
+
+    @property
+    def writes(self) -> bool:
+        """Whether it changes the database (SQLite runs it on the writer, in a transaction)."""
+        return bool(_WRITE.match(self.text))
+
+    @classmethod
+    def prepare(cls, query: NamedQuery, dialect: str) -> "Statement":
+        lists = frozenset(match.group(2) for match in _IN_LIST.finditer(query.sql))
+        if dialect == "sqlite":
+            return cls(query.name, dialect, query.sql, query.params, lists=lists)
+        sql = _IN_LIST.sub(lambda m: f"{'<> ALL' if m.group(1) else '= ANY'}(:{m.group(2)})", query.sql)
+        order: list[str] = []
+
+        def number(match: re.Match) -> str:
+            if match.group(1) not in order:
+                order.append(match.group(1))
+            return f"${order.index(match.group(1)) + 1}"
+        return cls(query.name, dialect, _PARAM.sub(number, sql), query.params, tuple(order), lists)
+
+    def bind(self, values: dict[str, Any]) -> tuple[str, Any]:
+        """(SQL text, arguments) for the driver: a dict for sqlite3, a list for asyncpg."""
+        if self.dialect != "sqlite":
+            return self.text, [list(values[n]) if n in self.lists else values[n] for n in self.order]
+        if not self.lists:
+            return self.text, values
+        sql, bound = self.text, dict(values)
+        for name in self.lists:
+            items = list(bound.pop(name))
+            names = [f"{name}__{i}" for i in range(len(items))]
+            bound.update(zip(names, items))
+            expanded = "(" + ", ".join(":" + n for n in names) + ")" if names else EMPTY_LIST
+            sql = re.sub(rf":{name}\b", expanded, sql)
+        return sql, bound
 
 
 class QueryCatalog:
-    def __init__(self, queries: dict[str, NamedQuery]):
+    def __init__(self, queries: dict[str, Statement]):
         self._queries = queries
 
-    def __getitem__(self, name: str) -> NamedQuery:
+    def __getitem__(self, name: str) -> Statement:
         try:
             return self._queries[name]
         except KeyError:
@@ -48,12 +99,12 @@ class QueryCatalog:
 
     @classmethod
     def load(cls, directory: Path, dialect: str) -> "QueryCatalog":
-        queries: dict[str, NamedQuery] = {}
+        queries: dict[str, Statement] = {}
         for path in sorted(directory.glob("*.sql")) + sorted((directory / dialect).glob("*.sql")):
             for query in parse_file(path.stem, path.read_text()):
                 if query.name in queries:
                     raise ValueError(f"{path}: query {query.name!r} is defined twice")
-                queries[query.name] = query
+                queries[query.name] = Statement.prepare(query, dialect)
         return cls(queries)
 
 
@@ -71,7 +122,7 @@ def parse_file(area: str, source: str) -> list[NamedQuery]:
         if "%" in sql:
             # The databases SQLite backend formats the query text with %, so a literal % breaks it.
             raise ValueError(f"sql/queries/{area}.sql: {name!r} contains '%'; pass LIKE patterns as parameters")
-        queries.append(NamedQuery(f"{area}.{name}", sql, frozenset(_PARAM.findall(sql)), text(sql)))
+        queries.append(NamedQuery(f"{area}.{name}", sql, frozenset(_PARAM.findall(sql))))
 
     for line in source.splitlines():
         match = _NAME_LINE.match(line.strip())

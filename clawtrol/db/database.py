@@ -1,6 +1,8 @@
 """The app's database handle: named queries over `databases`, the same calls on SQLite and PostgreSQL.
 
 Rules the helpers enforce, because the two backends differ underneath (see README, "Writing SQL"):
+- each named query is prepared once for the dialect (db/catalog.py) and runs on the driver without
+  SQLAlchemy compiling it per call;
 - results come back as plain dicts;
 - "rows changed" is counted from a RETURNING clause, never from execute()'s backend-specific result;
 - list parameters are expanded (`WHERE id IN :ids`);
@@ -19,8 +21,6 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import databases
-from sqlalchemy import Boolean, Integer, String, bindparam
-
 from .catalog import QueryCatalog
 
 
@@ -44,11 +44,14 @@ _UNAVAILABLE = (
 
 
 class _Databases(databases.Database):
-    """`databases.Database` with our tuned SQLite backend (BEGIN IMMEDIATE, PRAGMAs)."""
+    """`databases.Database` with our backends: SQLite with long-lived connections (db/sqlite_backend.py),
+    PostgreSQL with a fast path for named queries."""
 
     SUPPORTED_BACKENDS = {
         **databases.Database.SUPPORTED_BACKENDS,
         "sqlite": "clawtrol.db.sqlite_backend:SQLiteBackend",
+        "postgresql": "clawtrol.db.postgres_backend:PostgresBackend",
+        "postgres": "clawtrol.db.postgres_backend:PostgresBackend",
     }
 
 
@@ -68,25 +71,6 @@ def translate_errors() -> typing.Iterator[None]:
         raise
     except _UNAVAILABLE as exc:
         raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
-
-
-def _as_dict(record: typing.Any) -> dict[str, typing.Any]:
-    """A result row as a plain dict, without the per-column lookups of databases' Record.__getitem__
-    (they dominate the cost of wide rows). SQLite rows wrap an SQLAlchemy Row (names in `_fields`);
-    PostgreSQL rows wrap an asyncpg Record (with items())."""
-    raw = record._mapping
-    fields = getattr(raw, "_fields", None)
-    return dict(zip(fields, raw)) if fields is not None else dict(raw.items())
-
-
-def _element_type(values: list) -> typing.Any:
-    """SQL type of a list parameter's elements. An empty list renders as an empty IN subquery whose
-    type PostgreSQL checks against the column, so it defaults to text (all our ids are text)."""
-    if values and isinstance(values[0], bool):
-        return Boolean()
-    if values and isinstance(values[0], int):
-        return Integer()
-    return String()
 
 
 _in_transaction: contextvars.ContextVar[bool] = contextvars.ContextVar("clawtrol_in_transaction", default=False)
@@ -120,47 +104,38 @@ class Database:
     async def disconnect(self) -> None:
         await self._db.disconnect()
 
-    def _statement(self, name: str, params: dict[str, typing.Any]) -> typing.Any:
-        query = self.catalog[name]
-        supplied = params.keys()
-        if supplied != query.params:
-            missing = sorted(query.params - supplied)
-            unknown = sorted(supplied - query.params)
+    async def _run(self, name: str, params: dict[str, typing.Any]) -> list[dict[str, typing.Any]]:
+        """Run a named query on the calling task's connection (the request's pinned one, or a transaction's).
+        On SQLite a write outside a transaction gets one: writes queue for the single writer connection."""
+        statement = self.catalog[name]
+        if params.keys() != statement.params:
+            missing = sorted(statement.params - params.keys())
+            unknown = sorted(params.keys() - statement.params)
             raise TypeError(f"query {name}: missing parameters {missing}, unknown parameters {unknown}")
-        clause = query.clause
-        expanding = [key for key, value in params.items() if isinstance(value, (list, tuple, set, frozenset))]
-        if expanding:
-            params = {k: list(v) if k in expanding else v for k, v in params.items()}
-            clause = clause.bindparams(*(
-                bindparam(key, expanding=True, type_=_element_type(params[key])) for key in expanding))
         self.executed.add(name)
-        return clause.bindparams(**params) if params else clause
+        if self._write_lock is not None and statement.writes and not _in_transaction.get():
+            async with self.transaction():
+                return await self._run(name, params)
+        sql, args = statement.bind(params)
+        with translate_errors():
+            async with self._db.connection() as connection:
+                async with connection._query_lock:
+                    return await connection._connection.run_named(sql, args)
 
     async def all(self, name: str, /, **params: typing.Any) -> list[dict[str, typing.Any]]:
-        statement = self._statement(name, params)
-        with translate_errors():
-            return [_as_dict(row) for row in await self._db.fetch_all(statement)]
+        return await self._run(name, params)
 
     async def one(self, name: str, /, **params: typing.Any) -> dict[str, typing.Any] | None:
-        statement = self._statement(name, params)
-        with translate_errors():
-            row = await self._db.fetch_one(statement)
-        return _as_dict(row) if row is not None else None
+        rows = await self._run(name, params)
+        return rows[0] if rows else None
 
     async def value(self, name: str, /, **params: typing.Any) -> typing.Any:
-        statement = self._statement(name, params)
-        with translate_errors():
-            return await self._db.fetch_val(statement)
+        rows = await self._run(name, params)
+        return next(iter(rows[0].values()), None) if rows else None
 
     async def changed(self, name: str, /, **params: typing.Any) -> int:
         """Run an INSERT/UPDATE/DELETE written with `RETURNING ...` and return how many rows it touched."""
-        statement = self._statement(name, params)
-        if self._write_lock is not None and not _in_transaction.get():
-            async with self.transaction():  # a lone write queues with the other writers (see transaction)
-                with translate_errors():
-                    return len(await self._db.fetch_all(statement))
-        with translate_errors():
-            return len(await self._db.fetch_all(statement))
+        return len(await self._run(name, params))
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
