@@ -1,13 +1,17 @@
-"""Benchmark Mission Clawtrol: seed N tasks, serve with `clawtrol serve`, and measure over real HTTP.
+"""Benchmark Mission Clawtrol against the framework's own floor, over real HTTP with wrk.
 
-    python bench/bench.py [--backend sqlite|postgres] [--tasks 1000 10000] [--seconds 10] [--concurrency 10]
+    python bench/bench.py [--backend sqlite|postgres] [--tasks 10000] [--seconds 10] [--connections 16]
 
-For each task count it reports requests/s, p50 and p99 latency for the board page, GET /api/tasks,
-PATCH /api/tasks/:id and POST /api/approvals/:id/resolve (approvals raised on the in-process fake gateway
-of tests/fake_gateway.py, which the server connects to), the live-update latency from one client's PATCH to another client's WebSocket
-message, and the server's resident memory. PostgreSQL needs BENCH_DATABASE_URL (a server URL where the
-script may create and drop databases), default postgresql://postgres@127.0.0.1:5432/postgres.
-The load generator shares the machine with the server, so figures are indicative, not absolute.
+For each backend: seed N tasks (40% done), start `clawtrol serve` (one worker) and, beside it, the floor —
+a hello-world Quart + Hypercorn JSON route (bench/floor.py) — then load each with `wrk -t1 -cC -dS`, one
+operation at a time. Every figure is printed as requests/s, p50 and p99 latency, and as a fraction of the
+floor measured in the same run, so runs on different machines compare. Also reported: the live-update
+latency from one client's PATCH to another client's WebSocket message while the PATCH load runs, the
+server's resident memory after the run, and errors (non-2xx answers, socket errors).
+
+Needs `wrk` (Debian package wrk). PostgreSQL needs BENCH_DATABASE_URL (a server URL where the script may
+create and drop databases), default postgresql://postgres@127.0.0.1:5432/postgres. The load generator shares
+the machine with the server, so absolute figures are indicative; the fractions are what to compare.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import asyncio
 import json
 import os
 import random
+import re
 import shlex
+import shutil
 import signal
 import statistics
 import subprocess
@@ -25,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -35,16 +42,22 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from quart_auth.extension import _AuthSerializer  # noqa: E402
+
 from clawtrol.audit import SYSTEM  # noqa: E402
-from clawtrol.auth import tokens  # noqa: E402
+from clawtrol.auth import tokens, users  # noqa: E402
 from clawtrol.clock import iso, new_id, utcnow  # noqa: E402
 from clawtrol.db import Database, QueryCatalog  # noqa: E402
 from clawtrol.db.migrations import upgrade  # noqa: E402
 from clawtrol.paths import SQL_MIGRATIONS, SQL_QUERIES  # noqa: E402
 from clawtrol.tasks.model import EDITABLE_COLUMNS, PRIORITIES, STATUSES  # noqa: E402
-from tests.fake_gateway import FakeGateway  # noqa: E402
 
 WORDS = "fix add refactor document test deploy review migrate billing login search cache queue api board".split()
+SECRET = "b" * 48
+COOKIE_SALT = "clawtrol-session"  # clawtrol/auth/guard.py
+# The issue's targets, as fractions of the floor (one worker, 10,000 tasks, wrk -c16).
+TARGETS = {"GET /api/tasks/:id": 0.50, "PATCH /api/tasks/:id": 0.25, "POST /api/tasks/:id/comments": 0.25,
+           "GET /api/costs/summary": 0.12, "GET /board": 0.025, "GET /api/tasks": 0.05}
 
 
 def free_port() -> int:
@@ -55,19 +68,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def seed(url: str, count: int) -> str:
-    """Migrate, insert `count` tasks (40% done) in batches, and return an admin API token."""
+async def seed(url: str, count: int) -> dict:
+    """Migrate, insert `count` tasks in batches; an admin token and an admin browser session."""
     db = Database(url, QueryCatalog.load(SQL_QUERIES, "sqlite" if url.startswith("sqlite") else "postgres"))
     await db.connect()
     try:
         await upgrade(db, SQL_MIGRATIONS)
         rng = random.Random(42)
-        now = utcnow()
+        now = utcnow().replace(microsecond=0)
+        ids = []
         for start in range(0, count, 500):
             async with db.transaction():
                 for n in range(start, min(start + 500, count)):
                     status = rng.choices(STATUSES, weights=(15, 15, 15, 15, 40))[0]
-                    created = iso(now.replace(microsecond=0) - __import__("datetime").timedelta(minutes=count - n))
+                    created = iso(now - timedelta(minutes=count - n))
                     task = {column: None for column in EDITABLE_COLUMNS}
                     task.update(title=" ".join(rng.sample(WORDS, 4)) + f" #{n}", description="Seeded task " * 5,
                                 status=status, priority=rng.choice(PRIORITIES), agent_id=rng.choice(["dev", "qa", "ops"]))
@@ -78,10 +92,16 @@ async def seed(url: str, count: int) -> str:
                         task["lines_total"] = task["lines_added"] + task["lines_removed"]
                         task["estimated_human_minutes"] = task["lines_total"] * 3.0
                         task["human_cost"] = round(task["estimated_human_minutes"] / 60 * 100, 2)
-                    await db.changed("tasks.insert", id=new_id(), created_by=None, created_by_token=None,
+                    task_id = new_id()
+                    await db.changed("tasks.insert", id=task_id, created_by=None, created_by_token=None,
                                      created_at=created, updated_at=created,
                                      completed_at=created if status == "done" else None, **task)
-        _, raw = await tokens.create(db, SYSTEM, "bench", "admin", None)
+                    if status != "done":
+                        ids.append(task_id)
+        _, token = await tokens.create(db, SYSTEM, "bench", "admin", None)
+        # the first user to sign in becomes admin; the board is measured with this browser session
+        user, raw_session = await users.sign_in(db, users.Identity(login="bench", github_id=1, name="Bench"),
+                                                "127.0.0.1", "bench")
     finally:
         await db.disconnect()
     if not url.startswith("sqlite"):
@@ -89,73 +109,73 @@ async def seed(url: str, count: int) -> str:
         conn = await asyncpg.connect(url)
         await conn.execute("ANALYZE")
         await conn.close()
-    return raw
+    cookie = _AuthSerializer(SECRET, COOKIE_SALT).dumps(raw_session)
+    return {"token": token, "cookie": f"clawtrol_session={cookie}", "ids": ids, "user": user}
 
 
-async def measure(client: httpx.AsyncClient, seconds: float, concurrency: int, request) -> dict:
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.monotonic() + seconds
+LUA = """
+local ids = {}
+for line in io.lines("%(ids)s") do ids[#ids + 1] = line end
+local method, kind = "%(method)s", "%(kind)s"
+math.randomseed(os.time())
+request = function()
+  local id = ids[math.random(#ids)]
+  if kind == "patch" then
+    return wrk.format("PATCH", "/api/tasks/" .. id, nil, '{"priority": "P' .. math.random(0, 3) .. '"}')
+  elseif kind == "comment" then
+    return wrk.format("POST", "/api/tasks/" .. id .. "/comments", nil, '{"content": "bench comment"}')
+  else
+    return wrk.format("GET", "/api/tasks/" .. id, nil, nil)
+  end
+end
+"""
 
-    async def worker() -> None:
-        nonlocal errors
-        while time.monotonic() < deadline:
-            started = time.perf_counter()
-            response = await request(client)
-            if response is None:  # the request's supply ran out
-                return
-            latencies.append((time.perf_counter() - started) * 1000)
-            if response.status_code >= 400:
-                errors += 1
-
-    began = time.monotonic()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.monotonic() - began
-    latencies.sort()
-    return {
-        "rps": len(latencies) / elapsed,
-        "p50": statistics.median(latencies),
-        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-        "n": len(latencies),
-        "errors": errors,
-    }
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-async def live_latency(base: str, token: str, task_ids: list[str], rounds: int = 30) -> dict:
+def parse_wrk(output: str) -> dict:
+    def latency(percent: str) -> float:
+        match = re.search(rf"^\s*{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+        return float(match.group(1)) * _UNITS[match.group(2)] if match else float("nan")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    errors = int(non_2xx.group(1)) if non_2xx else 0
+    errors += sum(int(n) for n in socket.groups()) if socket else 0
+    return {"rps": rps, "p50": latency("50"), "p99": latency("99"), "errors": errors}
+
+
+def wrk(url: str, seconds: float, connections: int, headers: dict[str, str], script: Path | None = None) -> dict:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    if script is not None:
+        command += ["-s", str(script)]
+    done = subprocess.run(command + [url], capture_output=True, text=True, check=True)
+    return parse_wrk(done.stdout)
+
+
+async def live_during(base: str, token: str, ids: list[str], load: asyncio.Future, rounds: int = 40) -> dict:
+    """While `load` runs: one client PATCHes, another waits for the event on /ws; the time between."""
     headers = {"Authorization": f"Bearer {token}"}
-    ws_url = base.replace("http://", "ws://") + "/ws"
     samples = []
-    async with websockets.connect(ws_url, additional_headers=headers) as ws, \
-            httpx.AsyncClient(base_url=base, headers=headers) as client:
+    async with websockets.connect(base.replace("http://", "ws://") + "/ws", additional_headers=headers) as ws, \
+            httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
         await ws.recv()  # connected
         for n in range(rounds):
-            task_id = random.choice(task_ids)
+            if load.done():
+                break
+            task_id = random.choice(ids)
             started = time.perf_counter()
             await client.patch(f"/api/tasks/{task_id}", json={"title": f"live {n} {uuid.uuid4().hex[:6]}"})
             while True:
-                event = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                event = json.loads(await asyncio.wait_for(ws.recv(), 10))
                 if event["type"] == "task.updated" and event["payload"]["task"]["id"] == task_id:
                     break
             samples.append((time.perf_counter() - started) * 1000)
+            await asyncio.sleep(0.1)
     samples.sort()
-    return {"p50": statistics.median(samples), "p99": samples[-1], "n": len(samples)}
-
-
-async def approval_resolve(client: httpx.AsyncClient, gateway: FakeGateway, seconds: float, concurrency: int,
-                           pool: int = 1500) -> dict:
-    """Raise `pool` approvals on the gateway, wait until the server holds them all, then resolve them."""
-    ids = iter([(await gateway.raise_approval(f"echo bench {n}", expires_in_ms=600_000))["id"] for n in range(pool)])
-    for _ in range(600):
-        if (await client.get("/api/approvals/status")).json()["pendingCount"] >= pool:
-            break
-        await asyncio.sleep(0.1)
-
-    async def resolve(c: httpx.AsyncClient):
-        approval_id = next(ids, None)
-        if approval_id is None:
-            return None
-        return await c.post(f"/api/approvals/{approval_id}/resolve", json={"decision": "allow-once"})
-    return await measure(client, seconds, concurrency, resolve)
+    return {"p50": statistics.median(samples), "p95": samples[int(len(samples) * 0.95) - 1], "n": len(samples)}
 
 
 def rss_mb(pid: int) -> float:
@@ -165,79 +185,112 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def run_one(backend: str, count: int, seconds: float, concurrency: int, workdir: Path) -> dict:
+def start(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
+    """A server whose output goes to a file (a pipe nobody reads would stall it once full)."""
+    with log.open("ab") as output:
+        return subprocess.Popen(command, env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT)
+
+
+def wait_up(url: str) -> None:
+    for _ in range(150):
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"bench: {url} did not come up")
+
+
+def run_backend(backend: str, count: int, seconds: float, connections: int, workdir: Path) -> list[tuple]:
     admin_url = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     name = f"clawtrol_bench_{count}_{os.getpid()}"
     if backend == "sqlite":
         url = f"sqlite:///{workdir / f'bench-{count}.db'}"
     else:
-        parts = urlsplit(admin_url)
-        admin = await asyncpg.connect(admin_url)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        await admin.close()
-        url = urlunsplit(("postgresql", parts.netloc, "/" + name, "", ""))
-    print(f"\n== {backend}, {count} tasks: seeding …", flush=True)
-    token = await seed(url, count)
-    port = free_port()
-    gateway = await FakeGateway(token="bench-gateway").__aenter__()
-    env = {**os.environ, "DATABASE_URL": url, "CLAWTROL_ENV": "production", "SESSION_SECRET": "b" * 48,
-           "GITHUB_CLIENT_ID": "bench", "GITHUB_CLIENT_SECRET": "bench", "PORT": str(port),
-           "CLAWTROL_DATA_DIR": str(workdir), "LOG_LEVEL": "WARNING", "GATEWAY_URL": gateway.url,
-           "GATEWAY_TOKEN": gateway.token}
-    command = [sys.executable, "-m", "clawtrol", "serve"]
-    print("$ " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()
-                          if k in ("DATABASE_URL", "PORT", "CLAWTROL_ENV")) + " " + shlex.join(command), flush=True)
-    server = subprocess.Popen(command, env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"},
-                                     timeout=30, limits=httpx.Limits(max_connections=concurrency * 2)) as client:
-            for _ in range(100):
-                try:
-                    if (await client.get("/api/health")).status_code in (200, 503):
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.2)
-            listing = (await client.get("/api/tasks", params={"limit": 1000})).json()["tasks"]
-            task_ids = [t["id"] for t in listing if t["status"] != "done"]
-            results = {}
-            results["board page"] = await measure(client, seconds, concurrency, lambda c: c.get("/board"))
-            results["GET /api/tasks"] = await measure(client, seconds, concurrency, lambda c: c.get("/api/tasks"))
-            results["PATCH /api/tasks/:id"] = await measure(
-                client, seconds, concurrency,
-                lambda c: c.patch(f"/api/tasks/{random.choice(task_ids)}", json={"description": uuid.uuid4().hex}))
-            results["POST approval resolve"] = await approval_resolve(client, gateway, seconds, concurrency)
-            live = await live_latency(base, token, task_ids)
-            memory = rss_mb(server.pid)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.communicate(timeout=30)
-        await gateway.close()
-        if backend == "postgres":
+        async def create() -> None:
             admin = await asyncpg.connect(admin_url)
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.execute(f'CREATE DATABASE "{name}"')
             await admin.close()
-    for label, r in results.items():
-        print(f"{label:<22} {r['rps']:8.1f} req/s   p50 {r['p50']:7.1f} ms   p99 {r['p99']:7.1f} ms"
-              f"   ({r['n']} requests, {r['errors']} errors)")
-    print(f"{'live update A→B':<22} {'':>14}   p50 {live['p50']:7.1f} ms   p99 {live['p99']:7.1f} ms   ({live['n']} events)")
-    print(f"{'server RSS':<22} {memory:8.1f} MB")
-    return {"results": results, "live": live, "rss_mb": memory}
+        asyncio.run(create())
+        parts = urlsplit(admin_url)
+        url = urlunsplit(("postgresql", parts.netloc, "/" + name, "", ""))
+    print(f"\n== {backend}, {count} tasks: seeding …", flush=True)
+    seeded = asyncio.run(seed(url, count))
+    ids_file = workdir / "ids.txt"
+    ids_file.write_text("\n".join(seeded["ids"]) + "\n")
+    scripts = {}
+    for kind in ("get", "patch", "comment"):
+        scripts[kind] = workdir / f"{kind}.lua"
+        scripts[kind].write_text(LUA % {"ids": ids_file, "method": kind, "kind": kind})
+
+    port, floor_port = free_port(), free_port()
+    env = {**os.environ, "DATABASE_URL": url, "CLAWTROL_ENV": "production", "SESSION_SECRET": SECRET,
+           "GITHUB_CLIENT_ID": "bench", "GITHUB_CLIENT_SECRET": "bench", "PORT": str(port),
+           "CLAWTROL_DATA_DIR": str(workdir), "LOG_LEVEL": "WARNING", "GATEWAY_URL": "ws://127.0.0.1:9"}
+    server = start([sys.executable, "-m", "clawtrol", "serve"], env, workdir, workdir / "server.log")
+    floor = start([sys.executable, "-m", "hypercorn", "bench.floor:app", "--bind", f"127.0.0.1:{floor_port}"],
+                  {**os.environ, "PYTHONPATH": str(ROOT)}, ROOT, workdir / "floor.log")
+    base = f"http://127.0.0.1:{port}"
+    bearer = {"Authorization": f"Bearer {seeded['token']}", "Content-Type": "application/json"}
+    rows: list[tuple] = []
+    try:
+        wait_up(base + "/api/health")
+        wait_up(f"http://127.0.0.1:{floor_port}/ping")
+        floor_result = wrk(f"http://127.0.0.1:{floor_port}/ping", seconds, connections, {})
+        rows.append(("floor: hello-world Quart route", floor_result))
+        rows.append(("GET /api/tasks/:id", wrk(base + "/", seconds, connections, bearer, scripts["get"])))
+        patch_load = asyncio.new_event_loop()
+        try:
+            future = patch_load.run_in_executor(None, wrk, base + "/", seconds, connections, bearer,
+                                                scripts["patch"])
+            live = patch_load.run_until_complete(live_during(base, seeded["token"], seeded["ids"], future))
+            rows.append(("PATCH /api/tasks/:id", patch_load.run_until_complete(future)))
+        finally:
+            patch_load.close()
+        rows.append(("POST /api/tasks/:id/comments", wrk(base + "/", seconds, connections, bearer,
+                                                          scripts["comment"])))
+        rows.append(("GET /api/costs/summary", wrk(base + "/api/costs/summary", seconds, connections, bearer)))
+        rows.append(("GET /board", wrk(base + "/board", seconds, connections, {"Cookie": seeded["cookie"]})))
+        rows.append(("GET /api/tasks", wrk(base + "/api/tasks?limit=200", seconds, connections, bearer)))
+        memory = rss_mb(server.pid)
+    finally:
+        for process in (server, floor):
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+        if backend == "postgres":
+            async def drop() -> None:
+                admin = await asyncpg.connect(admin_url)
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                await admin.close()
+            asyncio.run(drop())
+    floor_rps = rows[0][1]["rps"]
+    print(f"{'operation':<32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'× floor':>8} {'target':>7} {'errors':>7}")
+    for label, r in rows:
+        target = TARGETS.get(label)
+        print(f"{label:<32} {r['rps']:9.1f} {r['p50']:8.2f} {r['p99']:8.2f} {r['rps'] / floor_rps:8.3f} "
+              f"{target if target else '':>7} {r['errors']:7d}")
+    print(f"{'live update A→B during PATCH load':<32} p50 {live['p50']:.1f} ms, p95 {live['p95']:.1f} ms "
+          f"({live['n']} events)")
+    print(f"{'server RSS after the run':<32} {memory:.1f} MB")
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=("sqlite", "postgres"), action="append")
-    parser.add_argument("--tasks", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench: needs wrk (apt-get install wrk)")
     print("$ " + shlex.join([sys.executable, *sys.argv]))
+    print(f"# {time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory() as tmp:
         for backend in args.backend or ["sqlite", "postgres"]:
-            for count in args.tasks:
-                asyncio.run(run_one(backend, count, args.seconds, args.concurrency, Path(tmp)))
+            run_backend(backend, args.tasks, args.seconds, args.connections, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -178,3 +178,17 @@ async def test_sqlite_reads_outside_a_transaction_cannot_write(plain_db):
         reader.execute("DELETE FROM settings")
     # a named write outside a transaction still works: it takes the writer, in a transaction of its own
     assert await plain_db.changed("settings.upsert", key="w", value="1", updated_at="t", updated_by=None) == 1
+
+
+async def test_sqlite_a_transaction_left_open_by_a_cancelled_request_is_rolled_back(plain_db):
+    """A request cancelled during BEGIN leaves the writer inside a transaction nobody will end; the next
+    transaction rolls that leftover back instead of failing with "cannot start a transaction within a
+    transaction"."""
+    if not plain_db.is_sqlite:
+        pytest.skip("SQLite only")
+    writer = await plain_db._db._backend._pool.writer()
+    await writer.execute("BEGIN IMMEDIATE")
+    await writer.execute("INSERT INTO settings (key, value) VALUES ('leftover', 'x')")
+    assert await plain_db.changed("settings.upsert", key="k", value="v", updated_at="t", updated_by=None) == 1
+    assert await plain_db.one("settings.get", key="leftover") is None
+    assert await plain_db.one("settings.get", key="k") == {"value": "v"}

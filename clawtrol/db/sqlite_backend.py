@@ -59,6 +59,16 @@ def run(connection: sqlite3.Connection, sql: str, params: dict[str, typing.Any])
         cursor.close()
 
 
+def begin(connection: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE on the writer. A request cancelled mid-transaction (its client went away) can leave
+    the writer inside its transaction: its statements still ran in the writer thread, but its ROLLBACK never
+    came. Runs in that thread after everything queued before it, so what is open here is such a leftover,
+    never committed: roll it back first."""
+    if connection.in_transaction:
+        connection.execute("ROLLBACK")
+    connection.execute("BEGIN IMMEDIATE")
+
+
 class SQLitePool:
     """The process's two long-lived connections, opened on first use."""
 
@@ -146,7 +156,10 @@ class TunedSQLiteConnection(library.SQLiteConnection):
         """A transaction-control statement on the writer."""
         writer = self._connection
         assert writer is not None, "Connection is not acquired"
-        await writer._execute(run, writer._conn, sql, {})
+        if sql == "BEGIN IMMEDIATE":
+            await writer._execute(begin, writer._conn)
+        else:
+            await writer._execute(run, writer._conn, sql, {})
 
     def transaction(self) -> "ImmediateTransaction":
         return ImmediateTransaction(self)
