@@ -7,7 +7,7 @@ import time
 
 from quart import Quart, g, url_for
 
-from . import __version__, errors, formatting, payload, security
+from . import __version__, errors, formatting, payload, proxy, security
 from .agents.usage import UsagePuller
 from .approvals.sync import ApprovalSync
 from .auth import guard
@@ -103,8 +103,9 @@ def create_app(config: Config | None = None) -> Quart:
     errors.install(app)
     security.install(app)
     formatting.install(app)
+    guard.install(app)  # before payload: an anonymous request is refused before its body is parsed
     payload.install(app)
-    guard.install(app)
+    proxy.install(app)  # the real client behind TRUSTED_PROXIES (wraps app.asgi_app)
 
     for area in AREAS:
         app.register_blueprint(importlib.import_module(f".blueprints.{area}", __package__).blueprint)

@@ -45,6 +45,8 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     from hypercorn.config import Config as HypercornConfig
     from hypercorn.run import run
 
+    from .auth.signup import open_signup_warning
+
     applied = asyncio.run(_upgrade(config))
     if applied:
         log.info("applied %d migration(s) at start", len(applied))
@@ -59,6 +61,8 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     hyper.access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
     log.info("serving Mission Clawtrol %s on http://%s:%d (%s, %d worker(s))", __version__, config.host,
              config.port, "SQLite" if config.is_sqlite else "PostgreSQL", config.workers)
+    if warning := open_signup_warning(config):
+        log.warning(warning)
     return run(hyper)
 
 

@@ -7,6 +7,7 @@ deployment in one pass instead of one restart per mistake.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +15,14 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from .hosts import parse_allowed_hosts
+from .proxy import parse_trusted_proxies
+
 ENVIRONMENTS = ("development", "production")
 MIN_SECRET_LENGTH = 32
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+SIGNUP_ROLES = ("viewer", "member")  # DEFAULT_ROLE choices; admins are named with ADMIN_LOGINS
+GITHUB_LOGIN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,38}$")
 
 
 class ConfigError(Exception):
@@ -46,6 +52,14 @@ class Config:
     gateway_url: str
     gateway_token: str
     dev_login: bool
+    # Who may sign up and with what role (see clawtrol/auth/signup.py).
+    default_role: str = "viewer"
+    allowed_users: frozenset[str] = frozenset()
+    admin_logins: frozenset[str] = frozenset()
+    # Behind a reverse proxy, the Host names we answer to, idle sign-out (proxy.py, hosts.py, auth/sessions.py).
+    trusted_proxies: tuple = ()
+    allowed_hosts: frozenset[str] = frozenset()
+    session_idle_hours: int = 12
 
     @property
     def is_sqlite(self) -> bool:
@@ -79,6 +93,21 @@ def _parse_int(name: str, raw: str, low: int, high: int, problems: list[str]) ->
     if not low <= value <= high:
         problems.append(f"{name}: must be between {low} and {high}, got {value}")
     return value
+
+
+def _parse_logins(name: str, raw: str, problems: list[str]) -> frozenset[str]:
+    """A comma-separated list of GitHub logins, lowercased (GitHub logins are case-insensitive)."""
+    logins = set()
+    for item in raw.split(","):
+        login = item.strip().lstrip("@").lower()
+        if not login:
+            continue
+        if not GITHUB_LOGIN.match(login):
+            problems.append(f"{name}: {item.strip()!r} is not a GitHub login (letters, digits and dashes, "
+                            "comma-separated)")
+            continue
+        logins.add(login)
+    return frozenset(logins)
 
 
 def normalize_database_url(raw: str, data_dir: Path) -> tuple[str, str | None]:
@@ -187,6 +216,26 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | Path | No
             problems.append(f"{name}: must be a {' or '.join(schemes)} URL, got {value!r}")
         urls[name] = value
 
+    # Sign-up policy: least privilege unless the operator chose more (DESIGN §4).
+    allowed_org = get("ALLOWED_ORG")
+    default_role = get("DEFAULT_ROLE", "member" if allowed_org else "viewer").lower()
+    if default_role not in SIGNUP_ROLES:
+        problems.append(f"DEFAULT_ROLE: must be viewer or member, got {default_role!r} "
+                        "(name admins with ADMIN_LOGINS)")
+    allowed_users = _parse_logins("ALLOWED_USERS", get("ALLOWED_USERS"), problems)
+    admin_logins = _parse_logins("ADMIN_LOGINS", get("ADMIN_LOGINS"), problems)
+
+    # Reverse proxy, Host names, idle sessions (clawtrol/proxy.py, clawtrol/hosts.py, clawtrol/auth/sessions.py).
+    trusted_proxies, bad = parse_trusted_proxies(get("TRUSTED_PROXIES"))
+    if bad:
+        problems.append(f"TRUSTED_PROXIES: not an IP address or CIDR network: {', '.join(map(repr, bad))}; "
+                        "list the proxy's addresses, e.g. 127.0.0.1,172.16.0.0/12")
+    allowed_hosts, bad = parse_allowed_hosts(get("ALLOWED_HOSTS"))
+    if bad:
+        problems.append(f"ALLOWED_HOSTS: not a host name or IP address: {', '.join(map(repr, bad))}; "
+                        "list bare names, e.g. clawtrol.internal,10.0.0.5 (no scheme, port or path)")
+    session_idle_hours = _parse_int("SESSION_IDLE_HOURS", get("SESSION_IDLE_HOURS", "12"), 1, 168, problems)
+
     log_level = get("LOG_LEVEL", "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"LOG_LEVEL: must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
@@ -211,8 +260,14 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | Path | No
         github_client_secret=github_client_secret,
         github_url=urls["GITHUB_URL"],
         github_api_url=urls["GITHUB_API_URL"],
-        allowed_org=get("ALLOWED_ORG"),
+        allowed_org=allowed_org,
         gateway_url=urls["GATEWAY_URL"],
         gateway_token=get("GATEWAY_TOKEN"),
         dev_login=dev_login,
+        default_role=default_role,
+        allowed_users=allowed_users,
+        admin_logins=admin_logins,
+        trusted_proxies=trusted_proxies,
+        allowed_hosts=allowed_hosts,
+        session_idle_hours=session_idle_hours,
     )

@@ -150,7 +150,7 @@ ORIGINAL_ORDER = ("users", "projects", "tasks", "comments", "settings", "audit_l
 
 OURS_COLUMNS = {
     "users": {"id", "github_id", "login", "name", "email", "avatar_url", "role", "active", "github_token",
-              "created_at", "updated_at", "last_login_at"},
+              "created_at", "updated_at", "last_login_at", "reviewed_at", "reviewed_by"},
     "app_state": {"key", "value", "created_at"},
     "api_tokens": {"id", "name", "prefix", "token_hash", "role", "created_by", "created_at", "expires_at",
                    "last_used_at", "revoked_at"},
@@ -173,7 +173,7 @@ OURS_COLUMNS = {
 }
 OURS_ORDER = ("users", "app_state", "api_tokens", "projects", "tasks", "comments", "settings", "approvals",
               "started_sessions", "audit_log")
-OURS_IGNORED = {"auth_sessions", "schema_migrations"}
+OURS_IGNORED = {"auth_sessions", "oauth_states", "schema_migrations"}
 
 # Fields compared by the verification checksum (the row key first); read back with importer.<table>_keys.
 KEY_FIELDS = {
@@ -443,7 +443,7 @@ class Importer:
             "id": raw["id"], "github_id": raw["githubId"], "login": raw["githubLogin"], "name": raw["name"],
             "email": raw["email"], "avatar_url": raw["avatarUrl"], "role": raw["role"], "active": True,
             "github_token": None, "created_at": raw["createdAt"], "updated_at": raw["createdAt"],
-            "last_login_at": raw["lastLoginAt"]})
+            "last_login_at": raw["lastLoginAt"], "reviewed_at": None, "reviewed_by": None})
         _require("users", row, "id", "login", "created_at")
         if row["role"] not in ROLES:
             row["role"] = "member"
@@ -516,7 +516,9 @@ class Importer:
     # -- our own tables
 
     async def ours_user(self, raw: dict[str, Any]) -> None:
-        await self.put_user(_coerce("users", raw))
+        row = _coerce("users", raw)
+        row["reviewed_by"] = self.user(row["reviewed_by"])
+        await self.put_user(row)
 
     async def ours_app_state(self, raw: dict[str, Any]) -> None:
         row = _coerce("app_state", raw)

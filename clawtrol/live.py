@@ -4,6 +4,12 @@ PostgreSQL LISTEN/NOTIFY.
 Events are the original's envelope `{type, payload, timestamp}`. On SQLite (one process) `publish`
 delivers directly; on PostgreSQL it NOTIFYs, and every process — this one included — delivers what it
 hears on its LISTEN connection, so all clients see the same events in the same order.
+
+Revocation rides the same channel. Each /ws socket is registered with the principal it holds (a
+`Holder`); `revoke_access()` — called after a token revoke, sign-out, deactivation, deletion or role
+change has committed — sends a control message that every process applies to its own sockets: the
+matching ones stop receiving events at once and their handler closes them (4401, or 4403 for a role
+change). Control messages are never forwarded to clients.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from dataclasses import dataclass, field
 
 import asyncpg
 
@@ -24,6 +31,72 @@ CHANNEL = "clawtrol_events"
 NOTIFY_LIMIT = 7500  # PostgreSQL refuses NOTIFY payloads over 8000 bytes
 QUEUE_SIZE = 256
 LONG_FIELDS = ("description", "handoffNotes")
+
+CONTROL_TYPE = "principal.revoked"
+# reason → (WebSocket close code, close reason). 4401: the credentials are gone; 4403: still valid but the
+# role changed — the client may reconnect and gets the new role.
+CLOSE_REASONS = {
+    "token_revoked": (4401, "token revoked"),
+    "signed_out": (4401, "session ended"),
+    "deactivated": (4401, "account deactivated"),
+    "deleted": (4401, "account deleted"),
+    "expired": (4401, "credentials revoked or expired"),
+    "role_changed": (4403, "role changed; reconnect"),
+}
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a live socket: a user (with the session key of their browser) or an API token."""
+
+    kind: str  # "user" | "token"
+    id: str
+    role: str
+    session_key: str | None = None  # SHA-256 of the raw cookie session id, as stored in auth_sessions
+
+    @property
+    def user_id(self) -> str | None:
+        return self.id if self.kind == "user" else None
+
+    @property
+    def token_id(self) -> str | None:
+        return self.id if self.kind == "token" else None
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One socket's registration: its event queue, its holder, and whether (and why) it was revoked."""
+
+    holder: Holder
+    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(maxsize=QUEUE_SIZE))
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # revoked, or a re-check was requested
+    close_code: int | None = None
+    close_reason: str | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.close_code is not None
+
+    def revoke(self, reason: str) -> None:
+        if self.close_code is None:
+            self.close_code, self.close_reason = CLOSE_REASONS[reason]
+        self.wake.set()
+
+
+def matches(holder: Holder, control: dict) -> str | None:
+    """The reason a control message revokes this holder's socket, or None."""
+    reason = control.get("reason")
+    if reason not in CLOSE_REASONS:
+        return None
+    if control.get("tokenId") and holder.token_id == control["tokenId"]:
+        return reason
+    if control.get("sessionKey") and holder.session_key == control["sessionKey"]:
+        return reason
+    if control.get("userId") and holder.user_id == control["userId"]:
+        if reason == "role_changed" and control.get("role") == holder.role:
+            return None  # already holds the new role (e.g. it reconnected before this arrived)
+        return reason
+    return None
 
 
 def shrink(event: dict) -> dict:
@@ -45,6 +118,7 @@ class Hub:
         self._db = db
         self._url = database_url
         self._subscribers: set[asyncio.Queue] = set()
+        self._sockets: set[Subscription] = set()
         self._listener: asyncio.Task | None = None
         self.fanout = not db.is_sqlite
         self.listening = asyncio.Event()
@@ -59,11 +133,38 @@ class Hub:
     def unsubscribe(self, queue: asyncio.Queue) -> None:
         self._subscribers.discard(queue)
 
+    def attach(self, holder: Holder) -> Subscription:
+        """Register a client socket held by `holder`; it receives events until detached or revoked."""
+        subscription = Subscription(holder)
+        self._sockets.add(subscription)
+        self._subscribers.add(subscription.queue)
+        return subscription
+
+    def detach(self, subscription: Subscription) -> None:
+        self._sockets.discard(subscription)
+        self._subscribers.discard(subscription.queue)
+
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
+    def request_recheck(self) -> None:
+        """Ask every socket to re-check its principal now (e.g. after control messages may have been missed)."""
+        for subscription in list(self._sockets):
+            subscription.wake.set()
+
+    def _apply_control(self, control: dict) -> None:
+        for subscription in list(self._sockets):
+            reason = matches(subscription.holder, control)
+            if reason is not None:
+                self._subscribers.discard(subscription.queue)  # no further events, even before it closes
+                subscription.revoke(reason)
+
     def deliver(self, event: dict) -> None:
+        if event.get("type") == CONTROL_TYPE:
+            if event.get("control") is True and isinstance(event.get("payload"), dict):
+                self._apply_control(event["payload"])
+            return  # control messages never reach clients
         for queue in list(self._subscribers):
             try:
                 queue.put_nowait(event)
@@ -74,6 +175,8 @@ class Hub:
 
     async def publish(self, type_: str, payload: dict) -> None:
         """Send an event to every live client. Call it after the change has committed."""
+        if type_ == CONTROL_TYPE:
+            raise ValueError(f"{CONTROL_TYPE} is a control message; use revoke()")
         event = {"type": type_, "payload": payload, "timestamp": now_iso()}
         if not self.fanout:
             self.deliver(event)
@@ -85,6 +188,25 @@ class Hub:
             await self._db.value("events.notify", channel=CHANNEL, payload=text)
         except Exception as exc:  # the change itself is committed; live delivery is best effort
             log.warning("could not publish live event %s: %s", type_, exc)
+
+    async def revoke(self, reason: str, *, user_id: str | None = None, token_id: str | None = None,
+                     session_key: str | None = None, role: str | None = None) -> None:
+        """Close the live sockets of a principal, in every process. Call it after the change has committed.
+
+        Applied here at once, then (PostgreSQL) NOTIFYed so the other processes apply it too; applying it
+        twice is harmless. A process that misses it (listener down) re-checks its sockets on reconnect."""
+        if reason not in CLOSE_REASONS:
+            raise ValueError(f"unknown revocation reason {reason!r}")
+        control = {key: value for key, value in (("reason", reason), ("userId", user_id), ("tokenId", token_id),
+                                                  ("sessionKey", session_key), ("role", role)) if value}
+        self._apply_control(control)
+        if not self.fanout:
+            return
+        message = {"type": CONTROL_TYPE, "control": True, "payload": control, "timestamp": now_iso()}
+        try:
+            await self._db.value("events.notify", channel=CHANNEL, payload=json.dumps(message))
+        except Exception as exc:  # committed already; the periodic re-check closes the others' sockets
+            log.warning("could not publish a revocation (%s): %s", reason, exc)
 
     # --- the LISTEN side (PostgreSQL) --------------------------------------------------------------
 
@@ -118,6 +240,7 @@ class Hub:
                 conn.add_termination_listener(lambda _c: lost.set())
                 await conn.add_listener(CHANNEL, self._on_notify)
                 self.listening.set()
+                self.request_recheck()  # revocations sent while we were not listening were missed
                 delay = 1.0
                 log.info("listening for live events")
                 await lost.wait()
@@ -139,3 +262,17 @@ def current_hub() -> Hub:
     from quart import current_app
 
     return current_app.extensions["hub"]
+
+
+async def revoke_access(reason: str, *, user_id: str | None = None, token_id: str | None = None,
+                        session_key: str | None = None, role: str | None = None) -> None:
+    """The one place that cuts live sockets after a revoking change commits (see Hub.revoke for reasons)."""
+    await current_hub().revoke(reason, user_id=user_id, token_id=token_id, session_key=session_key, role=role)
+
+
+async def user_changed(before: dict, after: dict) -> None:
+    """After an admin changed a user (role, active): close the sockets that no longer match."""
+    if before["active"] and not after["active"]:
+        await revoke_access("deactivated", user_id=after["id"])
+    elif before["role"] != after["role"]:
+        await revoke_access("role_changed", user_id=after["id"], role=after["role"])

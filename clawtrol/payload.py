@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qsl
 
 from quart import Quart, request
+from quart.formparser import FormDataParser
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .errors import ApiError
 
 
 MAX_DEPTH = 20  # our bodies nest two levels; anything deeper is refused before it is walked
+# Form fields per request. Quart caps multipart parts (MAX_FORM_PARTS, 1000) but not url-encoded fields;
+# our largest form (100 task suggestions, three fields each) stays far below this.
+MAX_FORM_FIELDS = 1000
 
 
 async def json_object(allowed: set[str] | frozenset[str]) -> dict:
@@ -81,7 +87,25 @@ def form_int(raw: str | None) -> int | None:
     return int(raw) if raw and raw.isascii() and raw.isdigit() else None
 
 
+class BoundedFormParser(FormDataParser):
+    """Quart's form parser, with url-encoded forms held to MAX_FORM_FIELDS (413 beyond) like multipart."""
+
+    async def _parse_urlencoded(self, body, mimetype, content_length, options):
+        raw = await body
+        if raw.count(b"&") >= MAX_FORM_FIELDS:
+            raise RequestEntityTooLarge(f"more than {MAX_FORM_FIELDS} form fields")
+        return self.cls(parse_qsl(raw.decode(), keep_blank_values=True)), self.cls()
+
+    parse_functions = {**FormDataParser.parse_functions,
+                       "application/x-www-form-urlencoded": _parse_urlencoded,
+                       "application/x-url-encoded": _parse_urlencoded}
+
+
 def install(app: Quart) -> None:
+    """Bounded form parsing, and the NUL check. clawtrol/app.py installs this after the guard: the check reads
+    the form, and an anonymous request must be refused before its body is parsed."""
+    app.request_class = type("Request", (app.request_class,), {"form_data_parser_class": BoundedFormParser})
+
     @app.before_request
     async def refuse_nul_characters():
         """NUL or a lone surrogate in a path, query or form value is never valid input."""

@@ -1,6 +1,6 @@
 """Security headers on every response."""
 
-from quart import Quart, Response
+from quart import Quart, Response, request
 
 # htmx is vendored and all script lives in static files, so no inline script or eval is needed.
 # Avatars come from GitHub (or a GitHub Enterprise host), hence https: images.
@@ -30,6 +30,8 @@ def install(app: Quart) -> None:
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         if app.config["CLAWTROL"].secure_cookies:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if response.mimetype == "application/json" or response.mimetype == "text/html":
+        # Nothing but the static files may be kept by browsers or shared caches: pages, fragments, JSON and the
+        # CSV exports carry private data (a view that sets its own Cache-Control keeps it).
+        if request.endpoint != "static":
             headers.setdefault("Cache-Control", "no-store")
         return response

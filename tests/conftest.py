@@ -188,7 +188,8 @@ class Browser(_HttpVerbs):
         self.csrf_token = csrf_token
         self.client = app.test_client()
         cookie = generate_auth_token(self.client, raw_session)
-        self.client.set_cookie("localhost", "clawtrol_session", cookie, path="/", domain="localhost")
+        # clawtrol_session, or __Host-clawtrol_session when PUBLIC_URL is https
+        self.client.set_cookie("localhost", app.config["QUART_AUTH_COOKIE_NAME"], cookie, path="/", domain="localhost")
 
     def _headers(self, method: str, headers: dict | None) -> dict:
         merged = {"Sec-Fetch-Site": "same-origin"}

@@ -111,7 +111,7 @@ async def test_user_name_falls_back_to_the_login(app, db, task):
     """A GitHub account without a display name comments under its login, with its avatar."""
     nameless = await sign_in_as(app, "noname", "member")
     await db.changed("users.update_profile", id=nameless.user["id"], login="noname", name=None, email=None,
-                     avatar_url="https://avatars.example/noname.png", github_token=None, now=now_iso())
+                     avatar_url="https://avatars.example/noname.png", now=now_iso())
     created = await comment(nameless, task["id"])
     assert created["userName"] == "noname"
     assert created["userAvatar"] == "https://avatars.example/noname.png"

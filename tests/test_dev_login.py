@@ -32,10 +32,10 @@ async def test_dev_sign_in_is_marked_and_works(dev_app):
     me = await (await client.get("/api/auth/me")).get_json()
     assert me["githubLogin"] == "dev" and me["githubId"] is None and me["role"] == "admin"
     assert "DEV SIGN-IN" in await (await client.get("/admin/users")).get_data(as_text=True)
-    # A second local user is a member; the same login signs in to the same account.
+    # A second local user gets the default role (viewer); the same login signs in to the same account.
     other = dev_app.test_client()
     await other.post("/auth/dev-login", form={"login": "ana"}, headers={"Sec-Fetch-Site": "same-origin"}, scope_base=LOOPBACK)
-    assert (await (await other.get("/api/auth/me")).get_json())["role"] == "member"
+    assert (await (await other.get("/api/auth/me")).get_json())["role"] == "viewer"
     again = dev_app.test_client()
     await again.post("/auth/dev-login", form={"login": "ana"}, headers={"Sec-Fetch-Site": "same-origin"}, scope_base=LOOPBACK)
     assert len(await dev_app.extensions["db"].all("users.list")) == 2

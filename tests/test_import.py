@@ -300,6 +300,9 @@ async def test_our_own_database_round_trip(app, db, tmp_path):
                           decided_by_label="ada", decided_at="2026-01-02T00:00:00.000Z", gateway_ack_at=None,
                           requested_at="2026-01-01T23:59:00.000Z", expires_at=None, payload="{}",
                           updated_at="2026-01-02T00:00:00.000Z")
+        await src.changed("agents.record_start", session_key="s-1", task_id=created[1], project_id="site",
+                          agent_id="dev", started_by=mel.user["id"], started_by_token=None, started_by_label="mel",
+                          run_id="run-1", started_at="2026-01-02T00:00:00.000Z")
         snapshot = {
             "tasks": [await src.one("tasks.get", id=task_id) for task_id in created],
             "comments": await src.all("comments.list_for_task", task_id=created[1]),
@@ -309,12 +312,15 @@ async def test_our_own_database_round_trip(app, db, tmp_path):
             "audit": await audit.search(src, limit=1000),
             "approvals": await src.all("importer.approvals_keys", ids=["ap1"]),
             "app_state": await src.all("importer.app_state_keys", ids=["first_admin"]),
+            "started": await src.one("agents.session_start", session_key="s-1"),
         }
         session_of_ada = ada.raw_session
 
     stats, lines = await run_import(db, source_path)
     assert set(stats) == {"users", "app_state", "api_tokens", "projects", "tasks", "comments", "settings",
-                          "approvals", "audit_log"}
+                          "approvals", "started_sessions", "audit_log"}
+    assert stats["started_sessions"] == (1, 1, 0)
+    assert await db.one("agents.session_start", session_key="s-1") == snapshot["started"]
     assert stats["tasks"] == (4, 4, 0) and stats["users"] == (2, 2, 0) and stats["approvals"] == (1, 1, 0)
     assert stats["settings"] == (1, 0, 1)
     assert "verified: checksums match" in lines

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -10,7 +12,8 @@ import pytest
 
 from clawtrol.app import create_app
 from clawtrol import audit
-from clawtrol.auth import users
+from clawtrol.auth import oauth_state
+from clawtrol.clock import utcnow
 from clawtrol.config import load_config
 
 from .conftest import make_environ
@@ -68,7 +71,7 @@ async def sign_in(client, login: str = "octocat", next_path: str | None = None):
     return await client.get(f"{parts.path}?{parts.query}")
 
 
-async def test_first_user_becomes_admin_and_later_users_members(oauth_app, github):
+async def test_first_user_becomes_admin_and_later_users_viewers(oauth_app, github):
     first = oauth_app.test_client()
     response = await sign_in(first, "octocat", "/admin/users")
     assert response.status_code == 302 and response.headers["Location"] == "/admin/users"
@@ -78,7 +81,8 @@ async def test_first_user_becomes_admin_and_later_users_members(oauth_app, githu
     assert me["avatarUrl"].startswith("https://avatars.githubusercontent.com/u/583231")
     second = oauth_app.test_client()
     await sign_in(second, "hubot")
-    assert (await (await second.get("/api/auth/me")).get_json())["role"] == "member"
+    # Least privilege: without ALLOWED_ORG or DEFAULT_ROLE=member, a stranger's GitHub account is read-only.
+    assert (await (await second.get("/api/auth/me")).get_json())["role"] == "viewer"
     assert (await first.get("/admin/users")).status_code == 200
 
 
@@ -100,18 +104,21 @@ async def test_token_exchange_sends_the_pkce_verifier(oauth_app, github):
     assert params["code_verifier"] and params["redirect_uri"] == "http://localhost:3001/api/auth/callback"
 
 
-async def test_profile_is_refreshed_and_token_stored_encrypted(oauth_app, github):
+async def stored_github_tokens(db) -> list:
+    """The users.github_token column (no named query reads it: the app never does)."""
+    return [row["github_token"] for row in await db._db.fetch_all("SELECT github_token FROM users")]
+
+
+async def test_profile_is_refreshed_and_the_github_token_is_not_kept(oauth_app, github):
     await sign_in(oauth_app.test_client())
     github.find_user("octocat").name = "Mona Octocat"
     await sign_in(oauth_app.test_client())
     db = oauth_app.extensions["db"]
     [user] = await db.all("users.list")
     assert user["name"] == "Mona Octocat"
-    # The GitHub token is kept only encrypted, and decrypts to the token GitHub issued last.
-    stored = await db.value("users.get_github_token", id=user["id"])
-    latest = list(github.tokens)[-1]
-    assert stored and latest not in stored
-    assert await users.github_access_token(db, oauth_app.config["CLAWTROL"], user["id"]) == latest
+    # GitHub issued a token at each sign-in; it served the profile lookups and was not stored.
+    assert len(github.tokens) == 2
+    assert await stored_github_tokens(db) == [None]
 
 
 async def test_state_is_single_use_and_bound_to_the_browser(oauth_app, github):
@@ -124,6 +131,58 @@ async def test_state_is_single_use_and_bound_to_the_browser(oauth_app, github):
     assert (await browser.get(f"{parts.path}?{parts.query}")).status_code == 302
     again = await browser.get(f"{parts.path}?{parts.query}")
     assert again.status_code == 400
+
+
+async def test_a_replayed_callback_is_refused_and_opens_no_session(oauth_app, github):
+    browser = oauth_app.test_client()
+    parts = urlsplit(authorize(await start(browser)))
+    callback = f"{parts.path}?{parts.query}"
+    # What the browser held while at GitHub (Quart's session cookie), replayed later with the callback URL
+    # (from history, a proxy log...) after the real sign-in finished: refused, and GitHub is not asked again.
+    twin = oauth_app.test_client()
+    for cookie in browser.cookie_jar:
+        if cookie.name == "session":
+            twin.set_cookie("localhost", cookie.name, cookie.value)
+    assert (await browser.get(callback)).status_code == 302
+    replayed = await twin.get(callback)
+    assert replayed.status_code == 400 and "already been used" in await replayed.get_data(as_text=True)
+    assert "clawtrol_session=" not in replayed.headers.get("Set-Cookie", "")
+    assert (await twin.get("/api/auth/me")).status_code == 401
+    assert len(github.requests_to("/login/oauth/access_token", "POST")) == 1  # the code was not sent again
+    refusals = await audit.search(oauth_app.extensions["db"], action="auth.refused")
+    assert [r["details"]["reason"] for r in refusals] == ["bad_state"]
+
+
+async def test_state_expires_after_ten_minutes(oauth_app, github, monkeypatch):
+    browser = oauth_app.test_client()
+    started = utcnow()
+    late = urlsplit(authorize(await start(browser)))
+    monkeypatch.setattr(oauth_state, "utcnow", lambda: started + timedelta(minutes=10, seconds=1))
+    response = await browser.get(f"{late.path}?{late.query}")
+    assert response.status_code == 400 and "expired" in await response.get_data(as_text=True)
+    assert (await browser.get("/api/auth/me")).status_code == 401
+    assert await oauth_app.extensions["db"].all("users.list") == []
+    # Finished within the ten minutes, a sign-in works.
+    monkeypatch.undo()
+    started = utcnow()
+    in_time = urlsplit(authorize(await start(browser)))
+    monkeypatch.setattr(oauth_state, "utcnow", lambda: started + timedelta(minutes=9, seconds=50))
+    assert (await browser.get(f"{in_time.path}?{in_time.query}")).status_code == 302
+    assert (await browser.get("/api/auth/me")).status_code == 200
+
+
+async def test_state_and_verifier_stay_on_the_server(oauth_app, github):
+    browser = oauth_app.test_client()
+    url = await start(browser)
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    # Quart's session cookie is signed, not encrypted: it holds only a random nonce binding the browser.
+    [cookie] = [c for c in browser.cookie_jar if c.name == "session"]
+    content = oauth_app.session_interface.get_signing_serializer(oauth_app).loads(cookie.value)
+    assert list(content) == ["oauth_browser"] and state not in content["oauth_browser"]
+    parts = urlsplit(authorize(url))
+    assert (await browser.get(f"{parts.path}?{parts.query}")).status_code == 302
+    [exchange] = github.requests_to("/login/oauth/access_token", "POST")
+    assert exchange[3]["code_verifier"] not in json.dumps(content)
 
 
 async def test_forged_state_is_refused(oauth_app, github):
@@ -193,7 +252,7 @@ async def test_concurrent_first_sign_ins_make_exactly_one_admin(oauth_app, githu
     results = await asyncio.gather(*(client.get(f"{cb.path}?{cb.query}") for client, cb in zip(clients, callbacks)))
     assert [r.status_code for r in results] == [302] * 6
     roles = sorted(u["role"] for u in await oauth_app.extensions["db"].all("users.list"))
-    assert roles == ["admin"] + ["member"] * 5
+    assert roles == ["admin"] + ["viewer"] * 5
 
 
 async def test_failed_sign_ins_are_rate_limited(oauth_app, github):

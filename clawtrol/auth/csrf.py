@@ -2,6 +2,10 @@
 
 Bearer-token requests carry no ambient credentials and are exempt. The token is an HMAC of the session id,
 so nothing extra is stored; htmx sends it as a header (hx-headers on <body>), plain forms as a hidden field.
+
+Our origins are PUBLIC_URL's and the request's own, but the latter only when its Host is one we answer
+to (clawtrol/hosts.py): the Host header alone proves nothing (DNS rebinding). Every refusal is logged
+with the caller, the client address and the reason (principal.log_refusal).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from quart import current_app, request
 
 from ..errors import ApiError
 from ..incoming import incoming
+from .principal import log_refusal
 
 HEADER = "X-CSRF-Token"
 FORM_FIELD = "csrf_token"
@@ -31,30 +36,35 @@ def _origin(url: str) -> str:
 
 
 def _allowed_origins() -> set[str]:
-    incoming_url = incoming().host_url.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
-    return {_origin(current_app.config["CLAWTROL"].public_url), _origin(incoming_url)}
+    allowed = {_origin(current_app.config["CLAWTROL"].public_url)}
+    if current_app.extensions["host_policy"].allows(incoming().host):
+        allowed.add(_origin(incoming().host_url.replace("ws://", "http://", 1).replace("wss://", "https://", 1)))
+    return allowed
+
+
+def _refuse(message: str, reason: str, action: str = "csrf"):
+    log_refusal(action, reason[:300])
+    raise ApiError(message, 403, code="CSRF")
 
 
 def check_websocket_origin() -> None:
     """Browsers always send Origin on WebSocket handshakes; it must be one of ours."""
     origin = incoming().headers.get("Origin")
     if origin is not None and origin.lower() not in _allowed_origins():
-        raise ApiError("Cross-origin WebSocket refused.", 403, code="CSRF")
+        _refuse("Cross-origin WebSocket refused.", f"websocket Origin {origin!r} is not ours", "websocket")
 
 
 def check_same_origin() -> None:
-    """Refuse cross-site browser requests (Sec-Fetch-Site, or the Origin header on older browsers)."""
+    """Refuse cross-site browser requests (Sec-Fetch-Site, and the Origin header whenever it is sent)."""
     fetch_site = incoming().headers.get("Sec-Fetch-Site")
-    if fetch_site is not None:
-        if fetch_site not in ("same-origin", "none"):
-            raise ApiError("Cross-site request refused (CSRF protection).", 403, code="CSRF")
-        return
     origin = incoming().headers.get("Origin")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        _refuse("Cross-site request refused (CSRF protection).", f"Sec-Fetch-Site {fetch_site!r}")
     if origin and origin != "null":
         if origin.lower() not in _allowed_origins():
-            raise ApiError("Cross-origin request refused (CSRF protection).", 403, code="CSRF")
-    elif origin == "null":
-        raise ApiError("Cross-origin request refused (CSRF protection).", 403, code="CSRF")
+            _refuse("Cross-origin request refused (CSRF protection).", f"Origin {origin!r} is not ours")
+    elif origin == "null" and fetch_site is None:
+        _refuse("Cross-origin request refused (CSRF protection).", "Origin null")
 
 
 async def check(session_id: str) -> None:
@@ -62,5 +72,6 @@ async def check(session_id: str) -> None:
     sent = request.headers.get(HEADER)
     if not sent and request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         sent = (await request.form).get(FORM_FIELD)
-    if not sent or not hmac.compare_digest(sent, token_for(session_id)):
-        raise ApiError("Missing or invalid CSRF token; reload the page and try again.", 403, code="CSRF")
+    if not sent or not hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), token_for(session_id).encode()):
+        _refuse("Missing or invalid CSRF token; reload the page and try again.",
+                "invalid CSRF token" if sent else "missing CSRF token")

@@ -3,6 +3,9 @@ needs that, and CSRF for cookie-authenticated writes.
 
 Routes are private unless their view is decorated with @public. Unauthenticated callers get 401 JSON on
 /api, 401 with HX-Redirect for htmx requests, and a redirect to the sign-in page otherwise.
+
+Before anything else the Host must be one we answer to (clawtrol/hosts.py; /api/health is exempt), and
+the guard runs before any other hook that reads the body, so an anonymous request is refused unparsed.
 """
 
 from __future__ import annotations
@@ -16,13 +19,17 @@ from quart_auth import AuthUser, QuartAuth, current_user, login_user, logout_use
 
 from ..db import DatabaseUnavailable, current_db
 from ..errors import ApiError, wants_json
+from ..hosts import HostPolicy, hostname_of
 from ..incoming import incoming
 from . import csrf, sessions, tokens
-from .principal import Principal
-from .ratelimit import FailureLimiter
+from .principal import Principal, client_ip, log_refusal
+from .ratelimit import FailureLimiter, client_key
 
 log = logging.getLogger(__name__)
 
+SESSION_COOKIE = "clawtrol_session"
+SECURE_SESSION_COOKIE = "__Host-clawtrol_session"  # https PUBLIC_URL: Secure, Path=/, no Domain
+HOST_CHECK_EXEMPT = frozenset({"/api/health"})  # container probes call it by IP or service name
 
 
 def limiter(name: str) -> FailureLimiter:
@@ -62,7 +69,10 @@ def end_browser_session() -> None:
 
 
 async def _principal_from_bearer(raw: str) -> Principal:
-    address = incoming().remote_addr or "unknown"
+    # Per client (behind a trusted proxy, the forwarded one). While a client is limited every bearer
+    # attempt from it gets 429, valid or not: the refusal costs no database lookup, and answering valid
+    # tokens would tell a guesser when a guess hit. Other clients are never affected.
+    address = client_key(client_ip())
     token_failures = limiter("token_failures")
     wait = token_failures.retry_after(address)
     if wait:
@@ -70,7 +80,7 @@ async def _principal_from_bearer(raw: str) -> Principal:
     row = await tokens.resolve(current_db(), raw.strip())
     if row is None:
         token_failures.fail(address)
-        log.warning("rejected API token", extra={"ip": address})
+        log.warning("rejected API token", extra={"ip": client_ip()})
         raise ApiError("Invalid, expired or revoked API token", 401)
     return Principal(kind="token", id=row["id"], role=row["role"], label=row["name"])
 
@@ -115,7 +125,19 @@ def _is_public() -> bool:
     return getattr(current_app.view_functions.get(request.endpoint), "is_public", False)
 
 
+def check_host() -> None:
+    """A 400 for a Host we don't answer to: the defence against DNS rebinding."""
+    current = incoming()
+    if current.path in HOST_CHECK_EXEMPT or current_app.extensions["host_policy"].allows(current.host):
+        return
+    shown = (hostname_of(current.host) or current.host)[:100]
+    log_refusal("host", f"Host {shown!r} is not PUBLIC_URL's, a loopback name or in ALLOWED_HOSTS")
+    raise ApiError(f"This server does not answer to the host name {shown!r}. Use the address in PUBLIC_URL "
+                   "(operators: list other names in ALLOWED_HOSTS).", 400, code="HOST")
+
+
 async def guard_request():
+    check_host()
     try:
         await authenticate()
     except DatabaseUnavailable:
@@ -134,6 +156,7 @@ async def guard_request():
 
 async def guard_websocket():
     """WebSockets need credentials too; cookie-authenticated ones must come from our own pages."""
+    check_host()
     await authenticate()
     if g.principal is None:
         raise ApiError("Not authenticated", 401)
@@ -143,8 +166,11 @@ async def guard_websocket():
 
 def install(app: Quart) -> None:
     config = app.config["CLAWTROL"]
+    app.extensions["host_policy"] = HostPolicy(config.public_url, config.allowed_hosts)
     app.config.update(
-        QUART_AUTH_COOKIE_NAME="clawtrol_session",
+        QUART_AUTH_COOKIE_NAME=SECURE_SESSION_COOKIE if config.secure_cookies else SESSION_COOKIE,
+        QUART_AUTH_COOKIE_DOMAIN=None,
+        QUART_AUTH_COOKIE_PATH="/",
         QUART_AUTH_COOKIE_SECURE=config.secure_cookies,
         QUART_AUTH_COOKIE_HTTP_ONLY=True,
         QUART_AUTH_COOKIE_SAMESITE="Lax",
@@ -152,7 +178,7 @@ def install(app: Quart) -> None:
         QUART_AUTH_SALT="clawtrol-session",
     )
     QuartAuth(app)
-    # Per client address: 20 bad bearer tokens per 5 minutes, 10 failed sign-ins per 10 minutes.
+    # Per client (ratelimit.client_key): 20 bad bearer tokens per 5 minutes, 10 failed sign-ins per 10 minutes.
     app.extensions["token_failures"] = FailureLimiter(max_failures=20, window_seconds=300)
     app.extensions["signin_failures"] = FailureLimiter(max_failures=10, window_seconds=600)
     app.before_request(guard_request)

@@ -60,18 +60,37 @@ def require_principal() -> Principal:
     return principal
 
 
+def log_refusal(action: str, reason: str) -> None:
+    """One structured log line for a refused attempt at something sensitive: who (user login or token
+    name, or anonymous), from which client address, on which path, and why. Works in HTTP and WebSocket
+    handlers and hooks; writes nothing to the database."""
+    principal = current_principal()
+    log.warning("refused", extra={
+        "action": action,
+        "reason": reason,
+        "actor": principal.label if principal else "anonymous",
+        "actor_kind": principal.kind if principal else None,
+        "role": principal.role if principal else None,
+        "ip": client_ip(),
+        "method": getattr(incoming(), "method", "WEBSOCKET"),
+        "path": incoming().path,
+    })
+
+
 def require_role(minimum: str, action: str = "do this") -> Principal:
-    """The caller, if their role is at least `minimum`; otherwise a 403 that says what was refused."""
+    """The caller, if their role is at least `minimum`; otherwise a 403 that says what was refused (and a
+    log_refusal line)."""
     principal = require_principal()
     if not principal.has_role(minimum):
-        log.warning("denied", extra={"principal": principal.label, "role": principal.role, "needs": minimum,
-                                     "action": action, "path": incoming().path})
+        log_refusal(action, f"role {principal.role} needs {minimum}")
         raise ApiError(f"Your role ({principal.role}) cannot {action}; it needs {minimum} or higher.", 403,
                        code="FORBIDDEN")
     return principal
 
 
 def client_ip() -> str | None:
+    """The client's address: the socket peer, or behind a proxy in TRUSTED_PROXIES the forwarded client
+    (clawtrol/proxy.py rewrites the ASGI scope before Quart sees it)."""
     return incoming().remote_addr
 
 

@@ -2,19 +2,38 @@
 
 Per process and in memory: a restart forgets, and with several workers each keeps its own count. That is
 enough to make brute force impractical (the limit is per worker and per window) without a shared store.
+
+Keys come from `client_key`: the client's address (behind a proxy listed in TRUSTED_PROXIES, the real
+client's, see clawtrol/proxy.py), an IPv6 client by its /64 (one household or host can rotate through a
+whole /64). One client's failures never limit another client.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import defaultdict, deque
+
+
+def client_key(address: str | None) -> str:
+    """The limiter key for a client address: IPv4 as is, IPv6 by its /64 network, else "unknown"."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 class FailureLimiter:
     def __init__(self, max_failures: int, window_seconds: float):
         self.max_failures = max_failures
         self.window = window_seconds
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        # Only the newest max_failures stamps matter: a client that keeps failing stays blocked, in bounded memory.
+        self._failures: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=self.max_failures))
 
     def _prune(self, key: str, now: float) -> deque[float]:
         stamps = self._failures[key]

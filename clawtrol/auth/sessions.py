@@ -1,5 +1,10 @@
 """Server-side sign-in sessions. The browser's cookie carries a random id (signed by quart-auth); the
-database keeps only its SHA-256, so deleting the row signs the browser out on its next request."""
+database keeps only its SHA-256, so deleting the row signs the browser out on its next request.
+
+A session ends 7 days after sign-in, or earlier after SESSION_IDLE_HOURS (default 12) without a request:
+idleness is read from last_seen_at, which requests refresh at most every TOUCH_EVERY, so it is exact to
+within those few minutes and costs no extra write.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,24 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from quart import current_app, has_app_context
+
 from ..clock import iso_in, now_iso, parse_iso, utcnow
 from ..db import Database
 
 SESSION_LIFETIME = timedelta(days=7)
+SESSION_IDLE = timedelta(hours=12)  # outside an app; in one, the app's SESSION_IDLE_HOURS
 TOUCH_EVERY = timedelta(minutes=5)
+
+
+def idle_limit() -> timedelta:
+    if has_app_context():
+        return timedelta(hours=current_app.config["CLAWTROL"].session_idle_hours)
+    return SESSION_IDLE
+
+
+def _idle(row: dict) -> bool:
+    return row["last_seen_at"] is not None and parse_iso(row["last_seen_at"]) <= utcnow() - idle_limit()
 
 
 def session_key(raw_id: str) -> str:
@@ -25,10 +43,17 @@ async def create(db: Database, user_id: str, ip: str | None, user_agent: str | N
     return raw_id
 
 
-async def resolve(db: Database, raw_id: str) -> dict | None:
-    """The active user of a live session, or None (unknown, expired, or the user is deactivated)."""
+async def lookup(db: Database, raw_id: str) -> dict | None:
+    """The active user of a live session, or None (unknown, expired, idle too long, or the user is
+    deactivated) — a pure read (live sockets re-check with it)."""
     row = await db.one("sessions.resolve", id=session_key(raw_id), now=now_iso())
-    if row is None or not row["active"]:
+    return row if row is not None and row["active"] and not _idle(row) else None
+
+
+async def resolve(db: Database, raw_id: str) -> dict | None:
+    """lookup, and record the activity (at most every TOUCH_EVERY)."""
+    row = await lookup(db, raw_id)
+    if row is None:
         return None
     if row["last_seen_at"] is None or parse_iso(row["last_seen_at"]) < utcnow() - TOUCH_EVERY:
         await db.changed("sessions.touch", id=row["session_id"], now=now_iso())

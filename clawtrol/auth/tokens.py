@@ -55,10 +55,15 @@ async def create(db: Database, actor: Actor, name: str, role: str, expires_in_da
     return await db.one("tokens.get", id=token_id), raw
 
 
-async def resolve(db: Database, raw: str) -> dict | None:
+async def lookup(db: Database, raw: str) -> dict | None:
+    """The usable token (not revoked, not expired) for a raw value, or None — a pure read."""
     if not raw.startswith(TOKEN_PREFIX):
         return None
-    row = await db.one("tokens.resolve", token_hash=token_hash(raw), now=now_iso())
+    return await db.one("tokens.resolve", token_hash=token_hash(raw), now=now_iso())
+
+
+async def resolve(db: Database, raw: str) -> dict | None:
+    row = await lookup(db, raw)
     if row is not None:
         await db.changed("tokens.touch", id=row["id"], now=now_iso(),
                          stale_before=iso(utcnow() - LAST_USED_DEBOUNCE))

@@ -1,4 +1,5 @@
-"""People: sign-in upserts, the first-admin rule, roles, deactivation, with last-admin protection."""
+"""People: sign-in upserts under the sign-up policy (allow-list, admin logins, default role, the first-admin
+rule), roles, review of new accounts, deactivation, with last-admin protection."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from ..db import Database, UniqueViolation
 from ..errors import ApiError
 from . import sessions
 from .principal import ROLES
-from .secrets_box import SecretBox
+from .signup import SignupPolicy
+
+OPEN_POLICY = SignupPolicy()
 
 
 @dataclass(frozen=True)
@@ -22,7 +25,6 @@ class Identity:
     name: str | None = None
     email: str | None = None
     avatar_url: str | None = None
-    encrypted_token: str | None = None
 
     @property
     def method(self) -> str:
@@ -58,48 +60,75 @@ async def _existing(db: Database, identity: Identity) -> dict | None:
     return await db.one("users.get_local", login=identity.login)
 
 
-async def sign_in(db: Database, identity: Identity, ip: str | None, user_agent: str | None) -> tuple[dict, str]:
-    """Upsert the user and open a session; return (user, raw session id). Raises SignInRefused."""
+async def sign_in(db: Database, identity: Identity, ip: str | None, user_agent: str | None,
+                  policy: SignupPolicy = OPEN_POLICY) -> tuple[dict, str]:
+    """Upsert the user and open a session; return (user, raw session id). Raises SignInRefused.
+
+    `policy` decides who may sign in and the role of new accounts (the app passes the configured one)."""
     await sessions.purge_expired(db)  # sign-ins are rare enough to carry the housekeeping
     for attempt in range(2):
         try:
-            return await _sign_in_once(db, identity, ip, user_agent)
+            return await _sign_in_once(db, identity, ip, user_agent, policy)
         except UniqueViolation:
             if attempt:  # the same account signing in twice at once: the second pass sees the row
                 raise
     raise AssertionError("unreachable")
 
 
-async def _sign_in_once(db: Database, identity: Identity, ip: str | None, user_agent: str | None) -> tuple[dict, str]:
+async def _sign_in_once(db: Database, identity: Identity, ip: str | None, user_agent: str | None,
+                        policy: SignupPolicy) -> tuple[dict, str]:
     now = now_iso()
     async with db.transaction():
+        if not policy.admits(identity.login):
+            raise SignInRefused("not_in_allowed_users", f"The account {identity.login} is not on this Mission "
+                                "Clawtrol's list of allowed users (ALLOWED_USERS). Ask an administrator to add it.")
         user = await _existing(db, identity)
         if user is not None and not user["active"]:
             raise SignInRefused("deactivated", "Your account has been deactivated by an administrator.")
-        first_admin = False
+        details: dict = {"method": identity.method}
         if user is None:
             user_id = new_id()
-            first_admin = await db.one("users.claim_first_admin", user_id=user_id, now=now) is not None
+            role = await _role_for_new_user(db, policy, identity, user_id, now, details)
             await db.changed("users.insert", id=user_id, github_id=identity.github_id, login=identity.login,
                              name=identity.name, email=identity.email, avatar_url=identity.avatar_url,
-                             role="admin" if first_admin else "member", github_token=identity.encrypted_token,
-                             now=now)
-        elif identity.github_id is not None:
-            user_id = user["id"]
-            await db.changed("users.update_profile", id=user_id, login=identity.login, name=identity.name,
-                             email=identity.email, avatar_url=identity.avatar_url,
-                             github_token=identity.encrypted_token, now=now)
+                             role=role, now=now, reviewed_at=now if role == "admin" else None)
+            details["signedUp"] = True
         else:
             user_id = user["id"]
-            await db.changed("users.record_login", id=user_id, now=now)
+            if identity.github_id is not None:
+                await db.changed("users.update_profile", id=user_id, login=identity.login, name=identity.name,
+                                 email=identity.email, avatar_url=identity.avatar_url, now=now)
+            else:
+                await db.changed("users.record_login", id=user_id, now=now)
+            if policy.names_admin(identity.login) and user["role"] != "admin":
+                await _promote_listed_admin(db, user, now, ip, user_agent)
+                details["adminLogin"] = True
         user = await db.one("users.get", id=user_id)
         raw_session = await sessions.create(db, user_id, ip, user_agent)
         actor = Actor(kind="user", label=user["login"], user_id=user_id, ip=ip, user_agent=user_agent)
-        details = {"method": identity.method, "role": user["role"]}
-        if first_admin:
-            details["firstAdmin"] = True
-        await record(db, actor, "auth.signed_in", "user", user_id, details)
+        await record(db, actor, "auth.signed_in", "user", user_id, {**details, "role": user["role"]})
     return user, raw_session
+
+
+async def _role_for_new_user(db: Database, policy: SignupPolicy, identity: Identity, user_id: str, now: str,
+                             details: dict) -> str:
+    """ADMIN_LOGINS are admins; without that list the first user is (race-safe); others get the default."""
+    if policy.names_admin(identity.login):
+        details["adminLogin"] = True
+        return "admin"
+    if policy.first_user_becomes_admin and await db.one("users.claim_first_admin", user_id=user_id, now=now):
+        details["firstAdmin"] = True
+        return "admin"
+    return policy.default_role
+
+
+async def _promote_listed_admin(db: Database, user: dict, now: str, ip: str | None, user_agent: str | None) -> None:
+    """An existing account named in ADMIN_LOGINS becomes admin when it signs in (audited as the system's)."""
+    await db.changed("users.set_role", id=user["id"], role="admin", now=now)
+    await db.changed("users.mark_reviewed", id=user["id"], reviewed_by=None, now=now)
+    actor = Actor(kind="system", label="ADMIN_LOGINS", ip=ip, user_agent=user_agent)
+    await record(db, actor, "user.role_changed", "user", user["id"],
+                 {"login": user["login"], "from": user["role"], "to": "admin", "reason": "ADMIN_LOGINS"})
 
 
 async def record_refusal(db: Database, login: str | None, reason: str, ip: str | None, user_agent: str | None) -> None:
@@ -144,6 +173,7 @@ async def change_role(db: Database, actor: Actor, user_id: str, role: object) ->
         if role != "admin":
             _refuse_last_admin(user, admins, "demoted")
         await db.changed("users.set_role", id=user_id, role=role, now=now_iso())
+        await db.changed("users.mark_reviewed", id=user_id, reviewed_by=actor.user_id, now=now_iso())
         await record(db, actor, "user.role_changed", "user", user_id,
                      {"login": user["login"], "from": user["role"], "to": role})
         return await db.one("users.get", id=user_id)
@@ -161,6 +191,7 @@ async def set_active(db: Database, actor: Actor, user_id: str, active: object) -
             _refuse_last_admin(user, admins, "deactivated")
             await sessions.end_all_for_user(db, user_id)
         await db.changed("users.set_active", id=user_id, active=active, now=now_iso())
+        await db.changed("users.mark_reviewed", id=user_id, reviewed_by=actor.user_id, now=now_iso())
         await record(db, actor, "user.reactivated" if active else "user.deactivated", "user", user_id,
                      {"login": user["login"]})
         return await db.one("users.get", id=user_id)
@@ -176,7 +207,13 @@ async def delete(db: Database, actor: Actor, user_id: str) -> None:
         await record(db, actor, "user.deleted", "user", user_id, {"login": user["login"]})
 
 
-async def github_access_token(db: Database, config, user_id: str) -> str | None:
-    """The user's GitHub access token (decrypted), for calls made on their behalf; None if unavailable."""
-    encrypted = await db.value("users.get_github_token", id=user_id)
-    return SecretBox(config.session_secret).decrypt(encrypted) if encrypted else None
+async def mark_reviewed(db: Database, actor: Actor, user_id: str) -> dict:
+    """An admin has looked at a new account and keeps its role: it is no longer marked "new"."""
+    async with db.transaction():
+        user = await db.one("users.get", id=user_id)
+        if user is None:
+            raise ApiError("User not found", 404)
+        if user["reviewed_at"] is None:
+            await db.changed("users.mark_reviewed", id=user_id, reviewed_by=actor.user_id, now=now_iso())
+            await record(db, actor, "user.reviewed", "user", user_id, {"login": user["login"], "role": user["role"]})
+        return await db.one("users.get", id=user_id)

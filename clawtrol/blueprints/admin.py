@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, render_template, request
+from quart import Blueprint, current_app, render_template, request
 
 from ..auth import tokens, users
 from ..auth.principal import ROLES, current_actor, require_principal, require_role
+from ..auth.signup import open_signup_warning
 from ..db import current_db
 from ..errors import ApiError
+from ..live import revoke_access, user_changed
 from ..payload import json_object
 
 blueprint = Blueprint("admin", __name__)
@@ -19,7 +21,8 @@ blueprint = Blueprint("admin", __name__)
 async def users_page():
     require_role("admin", "manage users")
     rows = await current_db().all("users.list")
-    return await render_template("admin/users.html", users=rows, roles=ROLES)
+    return await render_template("admin/users.html", users=rows, roles=ROLES,
+                                 signup_warning=open_signup_warning(current_app.config["CLAWTROL"]))
 
 
 async def _user_row(user: dict, error: str | None = None, status: int = 200):
@@ -28,10 +31,11 @@ async def _user_row(user: dict, error: str | None = None, status: int = 200):
 
 @blueprint.post("/admin/users/<user_id>")
 async def update_user_fragment(user_id: str):
-    """Role select and (de)activate buttons post here; the row comes back re-rendered."""
+    """Role select, (de)activate and "Mark reviewed" buttons post here; the row comes back re-rendered."""
     require_role("admin", "manage users")
     db = current_db()
-    if await db.one("users.get", id=user_id) is None:
+    before = await db.one("users.get", id=user_id)
+    if before is None:
         raise ApiError("User not found", 404)
     form = await request.form
     try:
@@ -39,10 +43,13 @@ async def update_user_fragment(user_id: str):
             user = await users.change_role(db, current_actor(), user_id, form["role"])
         elif "active" in form:
             user = await users.set_active(db, current_actor(), user_id, form["active"] == "true")
+        elif "reviewed" in form:
+            user = await users.mark_reviewed(db, current_actor(), user_id)
         else:
-            raise ApiError("role or active: one is required")
+            raise ApiError("role or active: one is required (or reviewed, to mark the account reviewed)")
     except ApiError as error:
         return await _user_row(await db.one("users.get", id=user_id), error.message, error.status)
+    await user_changed(before, user)
     return await _user_row(user)
 
 
@@ -56,6 +63,7 @@ async def delete_user_fragment(user_id: str):
         if error.status == 404:
             raise
         return await _user_row(await db.one("users.get", id=user_id), error.message, error.status)
+    await revoke_access("deleted", user_id=user_id)
     return ""
 
 
@@ -83,6 +91,7 @@ async def create_token_fragment():
 async def revoke_token_fragment(token_id: str):
     require_role("admin", "revoke API tokens")
     token = await tokens.revoke(current_db(), current_actor(), token_id)
+    await revoke_access("token_revoked", token_id=token_id)
     return await render_template("admin/_token_row.html", token=token)
 
 
@@ -104,13 +113,14 @@ async def api_update_user(user_id: str):
     users.validate_changes(body)
     db, actor = current_db(), current_actor()
     async with db.transaction():  # both changes or neither
-        user = await db.one("users.get", id=user_id)
+        user = before = await db.one("users.get", id=user_id)
         if user is None:
             raise ApiError("User not found", 404)
         if "role" in body:
             user = await users.change_role(db, actor, user_id, body["role"])
         if "active" in body:
             user = await users.set_active(db, actor, user_id, body["active"])
+    await user_changed(before, user)  # after the commit
     return users.to_json(user)
 
 
@@ -118,6 +128,7 @@ async def api_update_user(user_id: str):
 async def api_delete_user(user_id: str):
     require_role("admin", "delete users")
     await users.delete(current_db(), current_actor(), user_id)
+    await revoke_access("deleted", user_id=user_id)
     return {"success": True}
 
 
@@ -148,4 +159,6 @@ async def api_create_token():
 @blueprint.delete("/api/tokens/<token_id>")
 async def api_revoke_token(token_id: str):
     require_role("admin", "revoke API tokens")
-    return _token_json(await tokens.revoke(current_db(), current_actor(), token_id))
+    token = await tokens.revoke(current_db(), current_actor(), token_id)
+    await revoke_access("token_revoked", token_id=token_id)
+    return _token_json(token)

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import logging
 import re
 
 from quart import Blueprint, current_app, g, redirect, render_template, request, session
 
-from ..auth import github, users
+from ..auth import github, oauth_state, sessions, users
 from ..auth.guard import end_browser_session, limiter, public, safe_next, start_browser_session
 from ..auth.principal import current_actor, require_principal
-from ..auth.secrets_box import SecretBox
+from ..auth.ratelimit import client_key
+from ..auth.signup import SignupPolicy
 from ..db import current_db
+from ..hosts import hostname_of, is_loopback_name, url_hostname
+from ..live import revoke_access
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("auth", __name__)
 
 DEV_LOGIN_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,38}$")
+BROWSER_NONCE = "oauth_browser"  # in Quart's signed session cookie: binds sign-ins in flight to this browser
 
 
 def _config():
@@ -32,14 +35,14 @@ def _client() -> tuple[str | None, str | None]:
 async def _refuse(status: int, title: str, message: str, reason: str, login: str | None = None):
     """Show why sign-in failed, count the failure against the address, and audit it."""
     ip, user_agent = _client()
-    limiter("signin_failures").fail(ip or "unknown")
+    limiter("signin_failures").fail(client_key(ip))
     await users.record_refusal(current_db(), login, reason, ip, user_agent)
     log.warning("sign-in refused", extra={"reason": reason, "login": login, "ip": ip})
     return await render_template("auth/refused.html", title=title, message=message), status
 
 
 async def _rate_limited():
-    wait = limiter("signin_failures").retry_after(request.remote_addr or "unknown")
+    wait = limiter("signin_failures").retry_after(client_key(request.remote_addr))  # the real client (proxy.py)
     if not wait:
         return None
     page = await render_template("auth/refused.html", title="Too many attempts",
@@ -73,7 +76,10 @@ async def github_login():
         return await render_template("auth/refused.html", title="GitHub sign-in is not configured",
                                      message="Set GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET."), 503
     url, state, verifier = github.authorization_request(config)
-    session["oauth"] = {"state": state, "verifier": verifier, "next": safe_next(request.args.get("next"))}
+    session.pop("oauth", None)  # where older versions kept the state
+    nonce = session.get(BROWSER_NONCE) or oauth_state.new_browser_nonce()
+    session[BROWSER_NONCE] = nonce
+    await oauth_state.remember(current_db(), state, verifier, safe_next(request.args.get("next")), nonce)
     return redirect(url)
 
 
@@ -83,19 +89,19 @@ async def github_callback():
     if limited := await _rate_limited():
         return limited
     config = _config()
-    pending = session.pop("oauth", None)
+    # Used up here whatever happens next, so a callback URL works at most once.
+    pending = await oauth_state.consume(current_db(), request.args.get("state"), session.get(BROWSER_NONCE))
     if request.args.get("error"):
         return await _refuse(400, "Sign-in cancelled", "GitHub did not authorize the sign-in.",
                              f"github_error:{request.args.get('error')[:60]}")
-    state = request.args.get("state", "")
-    if not pending or not state or not hmac.compare_digest(state, pending.get("state", "")):
-        return await _refuse(400, "Sign-in expired", "This sign-in was not started from this browser or has "
-                             "already been used. Start again.", "bad_state")
+    if pending is None:
+        return await _refuse(400, "Sign-in expired", "This sign-in was not started from this browser, has "
+                             "expired (after 10 minutes) or has already been used. Start again.", "bad_state")
     code = request.args.get("code", "")
     if not code:
         return await _refuse(400, "Sign-in failed", "GitHub sent no authorization code.", "missing_code")
     try:
-        profile = await github.complete(config, code, pending["verifier"])
+        profile = await github.complete(config, code, pending.verifier)
         if config.allowed_org:
             membership = await github.org_membership_state(config, profile.access_token, config.allowed_org)
             if membership != "active":
@@ -105,28 +111,34 @@ async def github_callback():
                                      profile.login)
     except github.GitHubError as exc:
         return await _refuse(502, "Sign-in failed", str(exc), "github_failure")
+    # The access token served the lookups above and is not kept.
     identity = users.Identity(login=profile.login, github_id=profile.id, name=profile.name, email=profile.email,
-                              avatar_url=profile.avatar_url,
-                              encrypted_token=SecretBox(config.session_secret).encrypt(profile.access_token))
-    return await _finish_sign_in(identity, pending["next"])
+                              avatar_url=profile.avatar_url)
+    return await _finish_sign_in(identity, pending.next_path)
 
 
 async def _finish_sign_in(identity: users.Identity, next_path: str):
     ip, user_agent = _client()
     try:
-        _, raw_session = await users.sign_in(current_db(), identity, ip, user_agent)
+        _, raw_session = await users.sign_in(current_db(), identity, ip, user_agent,
+                                             SignupPolicy.from_config(_config()))
     except users.SignInRefused as refused:
         return await _refuse(403, "Access denied", refused.message, refused.reason, identity.login)
-    limiter("signin_failures").reset(ip or "unknown")
+    limiter("signin_failures").reset(client_key(ip))
     start_browser_session(raw_session)
     return redirect(next_path)
 
 
 def _from_loopback() -> bool:
+    """From this machine, to a loopback name, from a page on a loopback name: a DNS-rebinding page (its own
+    host name, resolving to 127.0.0.1) gets nothing, even where ALLOWED_HOSTS lets it in elsewhere."""
     try:
-        return ipaddress.ip_address(request.remote_addr or "").is_loopback
+        peer_is_loopback = ipaddress.ip_address(request.remote_addr or "").is_loopback
     except ValueError:
         return False
+    origin = request.headers.get("Origin")
+    return (peer_is_loopback and is_loopback_name(hostname_of(request.host))
+            and (origin is None or is_loopback_name(url_hostname(origin))))
 
 
 @blueprint.post("/auth/dev-login")
@@ -159,6 +171,7 @@ async def logout():
     if principal.session_id:
         await users.sign_out(current_db(), current_actor(), principal.session_id)
         end_browser_session()
+        await revoke_access("signed_out", session_key=sessions.session_key(principal.session_id))
     if request.headers.get("HX-Request"):
         return "", 204, {"HX-Redirect": "/login"}
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):

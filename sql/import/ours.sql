@@ -11,7 +11,7 @@ SELECT count(*) FROM users
 
 -- name: users
 SELECT id, github_id, login, name, email, avatar_url, role, active, github_token, created_at, updated_at,
-       last_login_at
+       last_login_at, reviewed_at, reviewed_by
 FROM users ORDER BY created_at, id
 
 -- name: count_app_state

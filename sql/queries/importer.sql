@@ -7,9 +7,9 @@ SELECT id, github_id, login FROM users
 
 -- name: insert_user
 INSERT INTO users (id, github_id, login, name, email, avatar_url, role, active, github_token, created_at,
-                   updated_at, last_login_at)
+                   updated_at, last_login_at, reviewed_at, reviewed_by)
 VALUES (:id, :github_id, :login, :name, :email, :avatar_url, :role, :active, :github_token, :created_at,
-        :updated_at, :last_login_at)
+        :updated_at, :last_login_at, :reviewed_at, :reviewed_by)
 ON CONFLICT (id) DO NOTHING
 RETURNING id
 

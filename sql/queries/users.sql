@@ -1,30 +1,35 @@
 -- name: get
-SELECT id, github_id, login, name, email, avatar_url, role, active, created_at, updated_at, last_login_at
+SELECT id, github_id, login, name, email, avatar_url, role, active, created_at, updated_at, last_login_at,
+       reviewed_at, reviewed_by
 FROM users WHERE id = :id
 
 -- name: get_by_github_id
-SELECT id, github_id, login, name, email, avatar_url, role, active, created_at, updated_at, last_login_at
+SELECT id, github_id, login, name, email, avatar_url, role, active, created_at, updated_at, last_login_at,
+       reviewed_at, reviewed_by
 FROM users WHERE github_id = :github_id
 
 -- name: get_local
 -- A local dev sign-in user (no GitHub account behind it).
-SELECT id, github_id, login, name, email, avatar_url, role, active, created_at, updated_at, last_login_at
+SELECT id, github_id, login, name, email, avatar_url, role, active, created_at, updated_at, last_login_at,
+       reviewed_at, reviewed_by
 FROM users WHERE login = :login AND github_id IS NULL
 
 -- name: list
-SELECT id, github_id, login, name, email, avatar_url, role, active, created_at, updated_at, last_login_at
+SELECT id, github_id, login, name, email, avatar_url, role, active, created_at, updated_at, last_login_at,
+       reviewed_at, reviewed_by
 FROM users ORDER BY created_at, login
 
 -- name: insert
-INSERT INTO users (id, github_id, login, name, email, avatar_url, role, active, github_token, created_at,
-                   updated_at, last_login_at)
-VALUES (:id, :github_id, :login, :name, :email, :avatar_url, :role, TRUE, :github_token, :now, :now, :now)
+-- reviewed_at: NULL for an account an admin should look at ("new" on the users page).
+INSERT INTO users (id, github_id, login, name, email, avatar_url, role, active, created_at, updated_at,
+                   last_login_at, reviewed_at)
+VALUES (:id, :github_id, :login, :name, :email, :avatar_url, :role, TRUE, :now, :now, :now, :reviewed_at)
 RETURNING id
 
 -- name: update_profile
--- Refresh what GitHub says about the user at every sign-in.
+-- Refresh what GitHub says about the user at every sign-in. GitHub tokens are not kept (always NULL).
 UPDATE users
-SET login = :login, name = :name, email = :email, avatar_url = :avatar_url, github_token = :github_token,
+SET login = :login, name = :name, email = :email, avatar_url = :avatar_url, github_token = NULL,
     updated_at = :now, last_login_at = :now
 WHERE id = :id
 RETURNING id
@@ -54,5 +59,6 @@ UPDATE users SET active = :active, updated_at = :now WHERE id = :id RETURNING id
 -- name: delete
 DELETE FROM users WHERE id = :id RETURNING id
 
--- name: get_github_token
-SELECT github_token FROM users WHERE id = :id
+-- name: mark_reviewed
+-- An admin looked at the account (role change, (de)activation, or "Mark reviewed"); reviewer NULL: the system.
+UPDATE users SET reviewed_at = :now, reviewed_by = :reviewed_by WHERE id = :id RETURNING id

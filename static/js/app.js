@@ -116,7 +116,11 @@
       const text = fromMe ? null : describe(event);
       if (text) toast(text, "info");
     });
-    socket.addEventListener("close", function () {
+    socket.addEventListener("close", function (closed) {
+      // 4401: this browser's access was revoked (signed out, deactivated): go to the sign-in page.
+      // 4403: the role changed: reload, so the page (and a new socket) carry the new role.
+      if (closed.code === 4401) { location.assign("/login"); return; }
+      if (closed.code === 4403) { location.reload(); return; }
       document.body.classList.add("live-offline");
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 30000);

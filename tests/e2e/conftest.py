@@ -168,7 +168,8 @@ def server(e2e_database_url, fake_github, fake_gateway, tmp_path_factory) -> Ser
     environ = make_environ(e2e_database_url, workdir / "data", HOST="127.0.0.1", PORT=str(port),
                            PUBLIC_URL=base_url, GITHUB_URL=fake_github.base_url,
                            GITHUB_API_URL=fake_github.base_url, GATEWAY_URL=fake_gateway.fake.url,
-                           GATEWAY_TOKEN=fake_gateway.fake.token, LOG_LEVEL="INFO")
+                           GATEWAY_TOKEN=fake_gateway.fake.token, LOG_LEVEL="INFO",
+                           DEFAULT_ROLE="member")  # the stories' team: people who sign up are members
     info = Server(base_url=base_url, github=fake_github, log_path=workdir / "server.log")
     with open(info.log_path, "w") as log:
         process = subprocess.Popen([sys.executable, "-m", "clawtrol", "serve"],
