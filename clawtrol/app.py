@@ -11,6 +11,7 @@ from . import __version__, errors, formatting, payload, proxy, security
 from .agents.usage import UsagePuller
 from .approvals.sync import ApprovalSync
 from .auth import guard
+from .auth.activity import Activity
 from .blueprints import AREAS, NAVIGATION
 from .config import Config, load_config
 from .db import Database, DatabaseUnavailable, QueryCatalog
@@ -44,6 +45,7 @@ def create_app(config: Config | None = None) -> Quart:
     hub = app.extensions["hub"] = Hub(db, config.database_url)
     approvals = app.extensions["approvals"] = ApprovalSync(db, hub, gateway)
     usage = app.extensions["usage"] = UsagePuller(db, hub, gateway)
+    activity = app.extensions["activity"] = Activity(db)
     app.extensions["started_at"] = time.monotonic()
 
     @app.before_serving
@@ -52,6 +54,7 @@ def create_app(config: Config | None = None) -> Quart:
         await hub.start()
         await approvals.start()
         await usage.start()
+        await activity.start()
         await gateway.start()  # connects in the background; the app works (degraded) while the gateway is down
 
     @app.after_serving
@@ -59,6 +62,7 @@ def create_app(config: Config | None = None) -> Quart:
         await gateway.stop()
         await approvals.stop()
         await usage.stop()
+        await activity.stop()  # the last token and session use times
         await hub.stop()  # release the LISTEN connection first, or shutdown waits on it
         await db.disconnect()
 

@@ -1064,7 +1064,7 @@ async def check_sign_in_issues_a_fresh_session_and_ignores_a_planted_cookie(dev_
     assert issued and issued != planted
     assert (await (await whoami(dev_app, issued)).get_json())["githubLogin"] == "victim"
     assert (await whoami(dev_app, planted)).status_code == 401
-    assert await sessions.resolve(db, "attacker-knows-this-id") is None
+    assert await sessions.lookup(db, "attacker-knows-this-id") is None
 
 
 async def check_signing_in_over_a_session_does_not_upgrade_the_old_cookie(dev_app):

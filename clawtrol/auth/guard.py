@@ -77,11 +77,12 @@ async def _principal_from_bearer(raw: str) -> Principal:
     wait = token_failures.retry_after(address)
     if wait:
         raise ApiError("Too many failed token attempts; try again later.", 429, extra={"retryAfter": wait})
-    row = await tokens.resolve(current_db(), raw.strip())
+    row = await tokens.lookup(current_db(), raw.strip())
     if row is None:
         token_failures.fail(address)
         log.warning("rejected API token", extra={"ip": client_ip()})
         raise ApiError("Invalid, expired or revoked API token", 401)
+    current_app.extensions["activity"].token_used(row["id"])  # written in the background, not by this request
     return Principal(kind="token", id=row["id"], role=row["role"], label=row["name"])
 
 
@@ -89,10 +90,11 @@ async def _principal_from_cookie() -> Principal | None:
     raw_session = current_user.auth_id
     if not raw_session:
         return None
-    row = await sessions.resolve(current_db(), raw_session)
+    row = await sessions.lookup(current_db(), raw_session)
     if row is None:
-        logout_user()  # expired, deleted or deactivated: drop the stale cookie
+        logout_user()  # expired, idle, deleted or deactivated: drop the stale cookie
         return None
+    current_app.extensions["activity"].session_seen(row["session_id"])
     return Principal(kind="user", id=row["id"], role=row["role"], label=row["login"], name=row["name"],
                      avatar_url=row["avatar_url"], session_id=raw_session)
 

@@ -2,8 +2,8 @@
 database keeps only its SHA-256, so deleting the row signs the browser out on its next request.
 
 A session ends 7 days after sign-in, or earlier after SESSION_IDLE_HOURS (default 12) without a request:
-idleness is read from last_seen_at, which requests refresh at most every TOUCH_EVERY, so it is exact to
-within those few minutes and costs no extra write.
+idleness is read from last_seen_at, which auth/activity.py writes in the background about once a minute,
+so it is exact to within that minute and a request costs no write.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from ..db import Database
 
 SESSION_LIFETIME = timedelta(days=7)
 SESSION_IDLE = timedelta(hours=12)  # outside an app; in one, the app's SESSION_IDLE_HOURS
-TOUCH_EVERY = timedelta(minutes=5)
 
 
 def idle_limit() -> timedelta:
@@ -45,19 +44,10 @@ async def create(db: Database, user_id: str, ip: str | None, user_agent: str | N
 
 async def lookup(db: Database, raw_id: str) -> dict | None:
     """The active user of a live session, or None (unknown, expired, idle too long, or the user is
-    deactivated) — a pure read (live sockets re-check with it)."""
+    deactivated) — a pure read (the guard notes the activity for auth/activity.py; live sockets re-check
+    with it)."""
     row = await db.one("sessions.resolve", id=session_key(raw_id), now=now_iso())
     return row if row is not None and row["active"] and not _idle(row) else None
-
-
-async def resolve(db: Database, raw_id: str) -> dict | None:
-    """lookup, and record the activity (at most every TOUCH_EVERY)."""
-    row = await lookup(db, raw_id)
-    if row is None:
-        return None
-    if row["last_seen_at"] is None or parse_iso(row["last_seen_at"]) < utcnow() - TOUCH_EVERY:
-        await db.changed("sessions.touch", id=row["session_id"], now=now_iso())
-    return row
 
 
 async def end(db: Database, raw_id: str) -> str | None:

@@ -14,7 +14,6 @@ from .principal import ROLES
 
 TOKEN_PREFIX = "mct_"
 PREFIX_LENGTH = 12  # "mct_" + 8 characters, enough to recognise a token in a list
-LAST_USED_DEBOUNCE = timedelta(minutes=1)
 MAX_NAME_LENGTH = 100
 
 
@@ -56,18 +55,11 @@ async def create(db: Database, actor: Actor, name: str, role: str, expires_in_da
 
 
 async def lookup(db: Database, raw: str) -> dict | None:
-    """The usable token (not revoked, not expired) for a raw value, or None — a pure read."""
+    """The usable token (not revoked, not expired) for a raw value, or None — a pure read (its use is
+    recorded in the background: auth/activity.py)."""
     if not raw.startswith(TOKEN_PREFIX):
         return None
     return await db.one("tokens.resolve", token_hash=token_hash(raw), now=now_iso())
-
-
-async def resolve(db: Database, raw: str) -> dict | None:
-    row = await lookup(db, raw)
-    if row is not None:
-        await db.changed("tokens.touch", id=row["id"], now=now_iso(),
-                         stale_before=iso(utcnow() - LAST_USED_DEBOUNCE))
-    return row
 
 
 async def revoke(db: Database, actor: Actor, token_id: str) -> dict:

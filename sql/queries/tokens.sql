@@ -22,7 +22,7 @@ FROM api_tokens t LEFT JOIN users u ON u.id = t.created_by
 ORDER BY t.revoked_at IS NOT NULL, t.created_at DESC
 
 -- name: touch
--- Record use at most once per debounce window, so busy agents don't write on every request.
+-- Record use (auth/activity.py writes the noted times about once a minute); never moves backwards.
 UPDATE api_tokens SET last_used_at = :now
 WHERE id = :id AND (last_used_at IS NULL OR last_used_at < :stale_before)
 RETURNING id

@@ -1,0 +1,48 @@
+"""Reads stay reads: a GET through the API or the pages runs no write statement and opens no transaction,
+on either database (token and session use is recorded in the background: auth/activity.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from clawtrol.db import Database
+
+from .conftest import Agent
+
+READS = ["/api/tasks/{task}", "/api/tasks", "/api/costs/summary", "/api/approvals", "/api/auth/me",
+         "/board", "/costs", "/approvals", "/"]
+
+
+@pytest.fixture
+def writes(monkeypatch) -> list[str]:
+    """The named write statements run, and the transactions opened, while the test runs."""
+    seen: list[str] = []
+    run, transaction = Database._run, Database.transaction
+
+    async def spy_run(self, name, params):
+        if self.catalog[name].writes:
+            seen.append(name)
+        return await run(self, name, params)
+
+    def spy_transaction(self):
+        seen.append("transaction")
+        return transaction(self)
+    monkeypatch.setattr(Database, "_run", spy_run)
+    monkeypatch.setattr(Database, "transaction", spy_transaction)
+    return seen
+
+
+async def test_reads_write_nothing_for_tokens_and_browsers(app, admin, api_token, writes):
+    task = await (await admin.post("/api/tasks", json={"title": "read me"})).get_json()
+    agent = Agent(app, await api_token("viewer"))
+    await app.extensions["activity"].flush()
+    writes.clear()
+    for path in READS:
+        path = path.format(task=task["id"])
+        for caller in (agent, admin):
+            if caller is agent and not path.startswith("/api/"):
+                continue
+            response = await caller.get(path)
+            assert response.status_code == 200, path
+    assert writes == []
+    assert app.extensions["activity"].pending == 2  # both uses noted, for the next flush
