@@ -19,13 +19,14 @@ from .gateway.client import GatewayClient
 from .gateway.state import GatewayState
 from .live import Hub
 from .paths import SQL_QUERIES, STATIC, TEMPLATES
+from .templating import App
 
 MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(config: Config | None = None) -> Quart:
     config = config or load_config()
-    app = Quart(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
+    app = App(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
     app.config.update(
         CLAWTROL=config,
         SECRET_KEY=config.session_secret,
