@@ -45,6 +45,8 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     from hypercorn.config import Config as HypercornConfig
     from hypercorn.run import run
 
+    from . import access_log
+
     from .auth.signup import open_signup_warning
 
     applied = asyncio.run(_upgrade(config))
@@ -58,7 +60,8 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     hyper.graceful_timeout = 10
     hyper.accesslog = logging.getLogger("hypercorn.access")
     hyper.errorlog = logging.getLogger("hypercorn.error")
-    hyper.access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
+    hyper.access_log_format = access_log.FORMAT
+    hyper.logger_class = access_log.AccessLogger
     log.info("serving Mission Clawtrol %s on http://%s:%d (%s, %d worker(s))", __version__, config.host,
              config.port, "SQLite" if config.is_sqlite else "PostgreSQL", config.workers)
     if warning := open_signup_warning(config):

@@ -160,6 +160,7 @@ async def test_sqlite_connections_are_opened_once_and_reused(app, admin):
         pytest.skip("PostgreSQL connections come from asyncpg's pool")
     pool = db._db._backend._pool
     task = await (await admin.post("/api/tasks", json={"title": "reuse"})).get_json()
+    await asyncio.sleep(0.1)  # the background checkpoint after that commit has run (in its worker thread)
     opened = pool.opened
     threads = {thread.ident for thread in threading.enumerate()}
     for _ in range(20):
@@ -186,9 +187,9 @@ async def test_sqlite_a_transaction_left_open_by_a_cancelled_request_is_rolled_b
     transaction"."""
     if not plain_db.is_sqlite:
         pytest.skip("SQLite only")
-    writer = await plain_db._db._backend._pool.writer()
-    await writer.execute("BEGIN IMMEDIATE")
-    await writer.execute("INSERT INTO settings (key, value) VALUES ('leftover', 'x')")
+    writer = plain_db._db._backend._pool.writer()
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO settings (key, value) VALUES ('leftover', 'x')")
     assert await plain_db.changed("settings.upsert", key="k", value="v", updated_at="t", updated_by=None) == 1
     assert await plain_db.one("settings.get", key="leftover") is None
     assert await plain_db.one("settings.get", key="k") == {"value": "v"}
