@@ -120,6 +120,8 @@ class Hub:
         self._subscribers: set[asyncio.Queue] = set()
         self._sockets: set[Subscription] = set()
         self._listener: asyncio.Task | None = None
+        self._sender: asyncio.Task | None = None
+        self._outbox: asyncio.Queue[str] = asyncio.Queue()
         self.fanout = not db.is_sqlite
         self.listening = asyncio.Event()
 
@@ -174,7 +176,8 @@ class Hub:
     # --- publishing --------------------------------------------------------------------------------
 
     async def publish(self, type_: str, payload: dict) -> None:
-        """Send an event to every live client. Call it after the change has committed."""
+        """Send an event to every live client. Call it after the change has committed. It never waits for the
+        database: on PostgreSQL the NOTIFY is queued for a background sender."""
         if type_ == CONTROL_TYPE:
             raise ValueError(f"{CONTROL_TYPE} is a control message; use revoke()")
         event = {"type": type_, "payload": payload, "timestamp": now_iso()}
@@ -184,10 +187,18 @@ class Hub:
         text = json.dumps(event, default=str)
         if len(text.encode()) > NOTIFY_LIMIT:
             text = json.dumps(shrink(event), default=str)
-        try:
-            await self._db.value("events.notify", channel=CHANNEL, payload=text)
-        except Exception as exc:  # the change itself is committed; live delivery is best effort
-            log.warning("could not publish live event %s: %s", type_, exc)
+        self._outbox.put_nowait(text)  # sent by _send_forever, in order, without holding up the response
+
+    async def _send_forever(self) -> None:
+        """NOTIFY the events publish() queued, one after the other (so in the order they were published)."""
+        while True:
+            text = await self._outbox.get()
+            try:
+                await self._db.value("events.notify", channel=CHANNEL, payload=text)
+            except Exception as exc:  # the change itself is committed; live delivery is best effort
+                log.warning("could not publish a live event: %s", exc)
+            finally:
+                self._outbox.task_done()
 
     async def revoke(self, reason: str, *, user_id: str | None = None, token_id: str | None = None,
                      session_key: str | None = None, role: str | None = None) -> None:
@@ -213,11 +224,19 @@ class Hub:
     async def start(self) -> None:
         """Start listening (PostgreSQL); wait briefly so events published right after start arrive."""
         if self.fanout and self._listener is None:
+            self._sender = asyncio.create_task(self._send_forever(), name="clawtrol-live-sender")
             self._listener = asyncio.create_task(self._listen_forever(), name="clawtrol-live-listener")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.listening.wait(), 5)
 
     async def stop(self) -> None:
+        if self._sender is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._outbox.join(), 2)  # what was published before the stop goes out
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
+            self._sender = None
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
