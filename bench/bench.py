@@ -3,7 +3,7 @@
     python bench/bench.py [--backend sqlite|postgres] [--tasks 10000] [--seconds 10] [--connections 16]
 
 For each backend: seed N tasks (40% done), start `clawtrol serve` (one worker) and, beside it, the floor —
-a hello-world Quart + Hypercorn JSON route (bench/floor.py) — then load each with `wrk -t1 -cC -dS`, one
+a hello-world Quart + Hypercorn JSON route (bench/floor.py), on the same event loop (uvloop) — then load each with `wrk -t1 -cC -dS`, one
 operation at a time. Every figure is printed as requests/s, p50 and p99 latency, and as a fraction of the
 floor measured in the same run, so runs on different machines compare. Also reported: the live-update
 latency from one client's PATCH to another client's WebSocket message while the PATCH load runs, the
@@ -46,6 +46,7 @@ from quart_auth.extension import _AuthSerializer  # noqa: E402
 
 from clawtrol.audit import SYSTEM  # noqa: E402
 from clawtrol.auth import tokens, users  # noqa: E402
+from clawtrol.cli import event_loop  # noqa: E402
 from clawtrol.clock import iso, new_id, utcnow  # noqa: E402
 from clawtrol.db import Database, QueryCatalog  # noqa: E402
 from clawtrol.db.migrations import upgrade  # noqa: E402
@@ -230,7 +231,8 @@ def run_backend(backend: str, count: int, seconds: float, connections: int, work
            "GITHUB_CLIENT_ID": "bench", "GITHUB_CLIENT_SECRET": "bench", "PORT": str(port),
            "CLAWTROL_DATA_DIR": str(workdir), "LOG_LEVEL": "WARNING", "GATEWAY_URL": "ws://127.0.0.1:9"}
     server = start([sys.executable, "-m", "clawtrol", "serve"], env, workdir, workdir / "server.log")
-    floor = start([sys.executable, "-m", "hypercorn", "bench.floor:app", "--bind", f"127.0.0.1:{floor_port}"],
+    floor = start([sys.executable, "-m", "hypercorn", "--worker-class", event_loop(), "bench.floor:app",
+                   "--bind", f"127.0.0.1:{floor_port}"],
                   {**os.environ, "PYTHONPATH": str(ROOT)}, ROOT, workdir / "floor.log")
     base = f"http://127.0.0.1:{port}"
     bearer = {"Authorization": f"Bearer {seeded['token']}", "Content-Type": "application/json"}

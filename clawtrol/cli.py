@@ -41,6 +41,15 @@ def cmd_db_upgrade(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def event_loop() -> str:
+    """uvloop where it is installed (a few per cent more requests/s, measured: README, Performance)."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     from hypercorn.config import Config as HypercornConfig
     from hypercorn.run import run
@@ -62,6 +71,7 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     hyper.errorlog = logging.getLogger("hypercorn.error")
     hyper.access_log_format = access_log.FORMAT
     hyper.logger_class = access_log.AccessLogger
+    hyper.worker_class = event_loop()
     log.info("serving Mission Clawtrol %s on http://%s:%d (%s, %d worker(s))", __version__, config.host,
              config.port, "SQLite" if config.is_sqlite else "PostgreSQL", config.workers)
     if warning := open_signup_warning(config):

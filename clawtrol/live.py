@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "clawtrol_events"
 NOTIFY_LIMIT = 7500  # PostgreSQL refuses NOTIFY payloads over 8000 bytes
 QUEUE_SIZE = 256
+SEND_BATCH = 100  # live events per NOTIFY round trip, at most
 LONG_FIELDS = ("description", "handoffNotes")
 
 CONTROL_TYPE = "principal.revoked"
@@ -190,15 +191,19 @@ class Hub:
         self._outbox.put_nowait(text)  # sent by _send_forever, in order, without holding up the response
 
     async def _send_forever(self) -> None:
-        """NOTIFY the events publish() queued, one after the other (so in the order they were published)."""
+        """NOTIFY the events publish() queued, in the order they were published: whatever has queued up
+        while the previous round trip ran goes out together in the next one."""
         while True:
-            text = await self._outbox.get()
+            batch = [await self._outbox.get()]
+            while not self._outbox.empty() and len(batch) < SEND_BATCH:
+                batch.append(self._outbox.get_nowait())
             try:
-                await self._db.value("events.notify", channel=CHANNEL, payload=text)
+                await self._db.value("events.notify_many", channel=CHANNEL, payloads=batch)
             except Exception as exc:  # the change itself is committed; live delivery is best effort
-                log.warning("could not publish a live event: %s", exc)
+                log.warning("could not publish %d live event(s): %s", len(batch), exc)
             finally:
-                self._outbox.task_done()
+                for _ in batch:
+                    self._outbox.task_done()
 
     async def revoke(self, reason: str, *, user_id: str | None = None, token_id: str | None = None,
                      session_key: str | None = None, role: str | None = None) -> None:
