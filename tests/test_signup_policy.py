@@ -21,23 +21,10 @@ from clawtrol.db.migrations import discover, upgrade
 from clawtrol.paths import SQL_MIGRATIONS
 
 from .conftest import make_environ, sign_in_as
-from .fake_github import run_fake_github_in_thread
 from .helpers import free_port, run_cli, start_cli
 from .test_migrations import open_db
-from .test_oauth import github_environ, sign_in
+from .test_oauth import fake_github_server, github, github_environ, sign_in  # noqa: F401 (fixtures)
 from .test_serve import wait_for
-
-
-@pytest.fixture(scope="module")
-def fake_github_server():
-    with run_fake_github_in_thread() as state:
-        yield state
-
-
-@pytest.fixture
-def github(fake_github_server):
-    fake_github_server.reset()
-    return fake_github_server
 
 
 @contextlib.asynccontextmanager
