@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import parse_qsl
 
 from quart import Quart, request
@@ -45,10 +46,13 @@ async def json_object(allowed: set[str] | frozenset[str]) -> dict:
     return body
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _text_problem(text: str) -> str | None:
     if "\x00" in text:
         return "must not contain NUL characters"
-    if any("\ud800" <= ch <= "\udfff" for ch in text):
+    if _SURROGATE.search(text):
         return "must not contain unpaired surrogate characters"
     return None
 

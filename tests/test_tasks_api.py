@@ -735,3 +735,14 @@ async def test_markup_is_stored_and_returned_verbatim(member):
     fetched = await fetch(member, task["id"])
     assert fetched["title"] == payload
     assert fetched["description"] == "<script>alert('x')</script> & more"
+
+
+async def test_the_patch_answer_is_the_stored_task(admin, member):
+    """PATCH answers with the row as stored (built from the change, or read again when a joined name changed)."""
+    task = await create(admin, title="Round trip", agentId="dev")
+    for change in ({"priority": "P0", "cost": 1.5, "runtime": 1200, "dueDate": "2026-05-01",
+                    "linesChanged": {"added": 3, "removed": 1}, "tokens": {"input": 5, "output": 7, "total": 12}},
+                   {"assignedTo": member.user["id"]}, {"description": None, "model": "opus"}):
+        response = await patch(admin, task["id"], **change)
+        assert response.status_code == 200
+        assert await response.get_json() == await fetch(admin, task["id"])

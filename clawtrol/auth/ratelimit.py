@@ -10,11 +10,13 @@ whole /64). One client's failures never limit another client.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 from collections import defaultdict, deque
 
 
+@functools.lru_cache(maxsize=4096)
 def client_key(address: str | None) -> str:
     """The limiter key for a client address: IPv4 as is, IPv6 by its /64 network, else "unknown"."""
     try:

@@ -48,17 +48,14 @@ class Statement:
     params: frozenset[str]
     order: tuple[str, ...] = ()
     lists: frozenset[str] = frozenset()
-
-    @property
-    def writes(self) -> bool:
-        """Whether it changes the database (SQLite runs it on the writer, in a transaction)."""
-        return bool(_WRITE.match(self.text))
+    writes: bool = False  # it changes the database (SQLite runs it on the writer, in a transaction)
 
     @classmethod
     def prepare(cls, query: NamedQuery, dialect: str) -> "Statement":
         lists = frozenset(match.group(2) for match in _IN_LIST.finditer(query.sql))
+        writes = bool(_WRITE.match(query.sql))
         if dialect == "sqlite":
-            return cls(query.name, dialect, query.sql, query.params, lists=lists)
+            return cls(query.name, dialect, query.sql, query.params, lists=lists, writes=writes)
         sql = _IN_LIST.sub(lambda m: f"{'<> ALL' if m.group(1) else '= ANY'}(:{m.group(2)})", query.sql)
         order: list[str] = []
 
@@ -66,7 +63,7 @@ class Statement:
             if match.group(1) not in order:
                 order.append(match.group(1))
             return f"${order.index(match.group(1)) + 1}"
-        return cls(query.name, dialect, _PARAM.sub(number, sql), query.params, tuple(order), lists)
+        return cls(query.name, dialect, _PARAM.sub(number, sql), query.params, tuple(order), lists, writes)
 
     def bind(self, values: dict[str, Any]) -> tuple[str, Any]:
         """(SQL text, arguments) for the driver: a dict for sqlite3, a list for asyncpg."""

@@ -14,6 +14,8 @@ from ..live import Hub
 from . import access, rules
 from .model import EDITABLE_COLUMNS, NESTED, COLUMN, parse_changes, to_json
 
+# Columns the task_rows view joins names to (project name and owner, assignee's login, name and avatar).
+JOINED_COLUMNS = frozenset({"project_id", "assigned_to"})
 # Changes whose old and new values the audit trail keeps (who points a task at which session or project).
 TRACED_COLUMNS = ("session_key", "project_id")
 API_NAME = {column: name for name, column in COLUMN.items()}
@@ -126,13 +128,18 @@ async def update(db: Database, hub: Hub, principal: Principal, actor: Actor, tas
             changed = [column for column in task if task[column] != current[column]]
             if not changed:
                 return current
-            await db.changed("tasks.update", id=task_id, updated_at=now_iso(), **task)
+            now = now_iso()
+            version = await db.value("tasks.update", id=task_id, updated_at=now, **task)
             await _audit_update(db, actor, current, task, changed)
             if also is not None:
                 await also(current)
     except UniqueViolation:
         raise ApiError("sessionKey: already linked to another task", 409, field="sessionKey") from None
-    updated = await get(db, task_id)
+    # The row as it is now, read again only when a name joined to it (project, assignee) changed with it.
+    if JOINED_COLUMNS.isdisjoint(changed):
+        updated = {**current, **task, "version": version, "updated_at": now}
+    else:
+        updated = await get(db, task_id)
     await hub.publish("task.updated", {"task": to_json(updated), "oldTask": to_json(current),
                                        "updates": sorted({API_NAME.get(c, c) for c in changed}),
                                        **_actor_payload(actor)})
