@@ -3,9 +3,10 @@
     python bench/bench.py [--backend sqlite|postgres] [--tasks 10000] [--seconds 10] [--connections 16]
 
 For each backend: seed N tasks (40% done), start `clawtrol serve` (one worker) and, beside it, the floor —
-a hello-world Quart + Hypercorn JSON route (bench/floor.py), on the same event loop (uvloop) — then load each with `wrk -t1 -cC -dS`, one
-operation at a time. Every figure is printed as requests/s, p50 and p99 latency, and as a fraction of the
-floor measured in the same run, so runs on different machines compare. Also reported: the live-update
+a hello-world Quart + Hypercorn JSON route (bench/floor.py), on the same event loop (uvloop) — then load
+each with `wrk -t1 -cC -dS`, one operation at a time, each right after a load of the floor. Every figure is
+printed as requests/s, p50 and p99 latency, and as a fraction of the floor measured just before it in the
+same run, so runs on different machines (or a machine whose speed drifts) compare. Also reported: the live-update
 latency from one client's PATCH to another client's WebSocket message while the PATCH load runs, the
 server's resident memory after the run, and errors (non-2xx answers, socket errors).
 
@@ -240,22 +241,37 @@ def run_backend(backend: str, count: int, seconds: float, connections: int, work
     try:
         wait_up(base + "/api/health")
         wait_up(f"http://127.0.0.1:{floor_port}/ping")
-        floor_result = wrk(f"http://127.0.0.1:{floor_port}/ping", seconds, connections, {})
-        rows.append(("floor: hello-world Quart route", floor_result))
-        rows.append(("GET /api/tasks/:id", wrk(base + "/", seconds, connections, bearer, scripts["get"])))
-        patch_load = asyncio.new_event_loop()
-        try:
-            future = patch_load.run_in_executor(None, wrk, base + "/", seconds, connections, bearer,
-                                                scripts["patch"])
-            live = patch_load.run_until_complete(live_during(base, seeded["token"], seeded["ids"], future))
-            rows.append(("PATCH /api/tasks/:id", patch_load.run_until_complete(future)))
-        finally:
-            patch_load.close()
-        rows.append(("POST /api/tasks/:id/comments", wrk(base + "/", seconds, connections, bearer,
-                                                          scripts["comment"])))
-        rows.append(("GET /api/costs/summary", wrk(base + "/api/costs/summary", seconds, connections, bearer)))
-        rows.append(("GET /board", wrk(base + "/board", seconds, connections, {"Cookie": seeded["cookie"]})))
-        rows.append(("GET /api/tasks", wrk(base + "/api/tasks?limit=200", seconds, connections, bearer)))
+        floor_url = f"http://127.0.0.1:{floor_port}/ping"
+
+        def measure(label: str, run) -> None:
+            """The floor, then the operation right after it: each is compared with the floor next to it, so
+            a machine whose speed drifts during the run (shared cores) skews the fraction less."""
+            floor = wrk(floor_url, seconds / 2, connections, {})
+            floors.append(floor)
+            rows.append((label, run(), floor["rps"]))
+
+        floors: list[dict] = []
+        measure("GET /api/tasks/:id", lambda: wrk(base + "/", seconds, connections, bearer, scripts["get"]))
+
+        def patch_with_live() -> dict:
+            nonlocal live
+            loop = asyncio.new_event_loop()
+            try:
+                future = loop.run_in_executor(None, wrk, base + "/", seconds, connections, bearer, scripts["patch"])
+                live = loop.run_until_complete(live_during(base, seeded["token"], seeded["ids"], future))
+                return loop.run_until_complete(future)
+            finally:
+                loop.close()
+        live: dict = {}
+        measure("PATCH /api/tasks/:id", patch_with_live)
+        measure("POST /api/tasks/:id/comments", lambda: wrk(base + "/", seconds, connections, bearer,
+                                                            scripts["comment"]))
+        measure("GET /api/costs/summary", lambda: wrk(base + "/api/costs/summary", seconds, connections, bearer))
+        measure("GET /board", lambda: wrk(base + "/board", seconds, connections, {"Cookie": seeded["cookie"]}))
+        measure("GET /api/tasks", lambda: wrk(base + "/api/tasks?limit=200", seconds, connections, bearer))
+        floor_mean = {key: statistics.mean(f[key] for f in floors) for key in ("rps", "p50", "p99")}
+        rows.insert(0, ("floor: hello-world Quart route", {**floor_mean, "errors": sum(f["errors"] for f in floors)},
+                        floor_mean["rps"]))
         memory = rss_mb(server.pid)
     finally:
         for process in (server, floor):
@@ -267,9 +283,8 @@ def run_backend(backend: str, count: int, seconds: float, connections: int, work
                 await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 await admin.close()
             asyncio.run(drop())
-    floor_rps = rows[0][1]["rps"]
     print(f"{'operation':<32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'× floor':>8} {'target':>7} {'errors':>7}")
-    for label, r in rows:
+    for label, r, floor_rps in rows:
         target = TARGETS.get(label)
         print(f"{label:<32} {r['rps']:9.1f} {r['p50']:8.2f} {r['p99']:8.2f} {r['rps'] / floor_rps:8.3f} "
               f"{target if target else '':>7} {r['errors']:7d}")
