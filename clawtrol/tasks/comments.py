@@ -9,7 +9,6 @@ from ..db import Database
 from ..errors import ApiError
 from ..live import Hub
 from . import access
-from .service import get as get_task
 
 MAX_LENGTH = 10_000
 
@@ -33,7 +32,7 @@ def validate_content(content: object) -> str:
 
 
 async def list_for_task(db: Database, task_id: str) -> list[dict]:
-    await get_task(db, task_id)
+    await _task(db, task_id)
     return await db.all("comments.list_for_task", task_id=task_id)
 
 
@@ -42,6 +41,14 @@ async def _get(db: Database, task_id: str, comment_id: str) -> dict:
     if comment is None:
         raise ApiError("Comment not found", 404)
     return comment
+
+
+async def _task(db: Database, task_id: str) -> dict:
+    """The task's id and title; 404 if there is no such task."""
+    task = await db.one("tasks.title", id=task_id)
+    if task is None:
+        raise ApiError("Task not found", 404)
+    return task
 
 
 def _require_author(principal: Principal, comment: dict) -> None:
@@ -54,12 +61,11 @@ async def create(db: Database, hub: Hub, principal: Principal, actor: Actor, tas
     text = validate_content(content)
     comment_id = new_id()
     async with db.transaction():
-        task = await get_task(db, task_id)
-        await db.changed("comments.insert", id=comment_id, task_id=task_id, user_id=principal.user_id,
-                         token_id=principal.token_id, user_name=principal.display_name,
-                         user_avatar=principal.avatar_url, content=text, now=now_iso())
+        task = await _task(db, task_id)
+        comment = await db.one("comments.insert", id=comment_id, task_id=task_id, user_id=principal.user_id,
+                               token_id=principal.token_id, user_name=principal.display_name,
+                               user_avatar=principal.avatar_url, content=text, now=now_iso())
         await record(db, actor, "comment.created", "task", task_id, {"commentId": comment_id, "title": task["title"]})
-    comment = await _get(db, task_id, comment_id)
     await hub.publish("comment.created", {"taskId": task_id, "comment": to_json(comment), "title": task["title"],
                                           "actor": actor.label, "actorId": principal.id})
     return comment

@@ -9,7 +9,7 @@ FROM comments WHERE id = :id AND task_id = :task_id
 -- name: insert
 INSERT INTO comments (id, task_id, user_id, token_id, user_name, user_avatar, content, created_at, updated_at)
 VALUES (:id, :task_id, :user_id, :token_id, :user_name, :user_avatar, :content, :now, NULL)
-RETURNING id
+RETURNING id, task_id, user_id, token_id, user_name, user_avatar, content, created_at, updated_at
 
 -- name: update
 UPDATE comments SET content = :content, updated_at = :now WHERE id = :id AND task_id = :task_id RETURNING id

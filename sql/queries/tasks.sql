@@ -5,6 +5,10 @@
 SELECT t.* FROM task_rows t
 WHERE t.id = :id
 
+-- name: title
+-- Whether a task exists, and its title (for comments: no joins needed).
+SELECT id, title FROM tasks WHERE id = :id
+
 -- name: lock
 -- Hold the task's row until the transaction ends (portable SELECT ... FOR UPDATE), so a
 -- read-check-write (version, review gate, enrichment) cannot interleave with another writer.
