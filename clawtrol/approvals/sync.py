@@ -106,6 +106,9 @@ class ApprovalSync:
 
     async def resync(self) -> dict[str, int]:
         """Add what the gateway has pending and we miss; close what we hold pending and it no longer lists."""
+        # Stored times have millisecond resolution: start the next millisecond, so every row this process
+        # touched before the resync (e.g. a claim released just now) is strictly older than `listed_at`.
+        await asyncio.sleep(0.002)
         listed_at = now_iso()
         items = await self.gateway.request("exec.approval.list")
         items = items if isinstance(items, list) else []  # the gateway answers null when nothing is pending
