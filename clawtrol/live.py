@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from . import background
+from .auth.principal import UserOrToken
 from .clock import now_iso
 from .db import Database
 
@@ -47,21 +49,13 @@ CLOSE_REASONS = {
 
 
 @dataclass(frozen=True)
-class Holder:
+class Holder(UserOrToken):
     """Who holds a live socket: a user (with the session key of their browser) or an API token."""
 
     kind: str  # "user" | "token"
     id: str
     role: str
     session_key: str | None = None  # SHA-256 of the raw cookie session id, as stored in auth_sessions
-
-    @property
-    def user_id(self) -> str | None:
-        return self.id if self.kind == "user" else None
-
-    @property
-    def token_id(self) -> str | None:
-        return self.id if self.kind == "token" else None
 
 
 @dataclass(eq=False)
@@ -238,15 +232,9 @@ class Hub:
         if self._sender is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._outbox.join(), 2)  # what was published before the stop goes out
-            self._sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sender
-            self._sender = None
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+        await background.stop(self._sender)
+        await background.stop(self._listener)
+        self._sender = self._listener = None
 
     def _on_notify(self, _conn, _pid, _channel, payload: str) -> None:
         try:

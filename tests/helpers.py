@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -28,3 +30,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(count: int, environ: dict[str, str], cwd: Path) -> Iterator[list[int]]:
+    """`count` `clawtrol serve` processes on one database, each answering on its own port (yielded);
+    stopped afterwards."""
+    from .test_serve import wait_for
+
+    ports = [free_port() for _ in range(count)]
+    servers = [start_cli("serve", environ={**environ, "PORT": str(port)}, cwd=cwd) for port in ports]
+    try:
+        for port in ports:
+            wait_for(f"http://127.0.0.1:{port}/api/health").close()
+        yield ports
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.communicate(timeout=20)

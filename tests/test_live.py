@@ -11,8 +11,7 @@ import websockets
 from quart.testing import WebsocketResponseError
 
 from .conftest import BACKEND, make_environ
-from .helpers import free_port, run_cli, start_cli
-from .test_serve import wait_for
+from .helpers import run_cli, serving
 
 
 async def test_anonymous_websocket_is_refused(client):
@@ -88,12 +87,7 @@ def test_two_processes_share_live_events(database_url, tmp_path):
     """A change made through process A reaches a WebSocket client of process B within a second."""
     environ = make_environ(database_url, tmp_path)
     token = run_cli("token", "create", "--name", "fanout", "--role", "admin", environ=environ).stdout.strip()
-    ports = [free_port(), free_port()]
-    servers = [start_cli("serve", environ={**environ, "PORT": str(port)}, cwd=tmp_path) for port in ports]
-    try:
-        for port in ports:
-            wait_for(f"http://127.0.0.1:{port}/api/health").close()
-
+    with serving(2, environ, tmp_path) as ports:
         async def scenario() -> float:
             headers = {"Authorization": f"Bearer {token}"}
             async with websockets.connect(f"ws://127.0.0.1:{ports[1]}/ws", additional_headers=headers) as ws:
@@ -111,8 +105,3 @@ def test_two_processes_share_live_events(database_url, tmp_path):
                 return time.monotonic() - started
 
         assert asyncio.run(scenario()) < 1.0
-    finally:
-        for server in servers:
-            server.terminate()
-        for server in servers:
-            server.communicate(timeout=20)

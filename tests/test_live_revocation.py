@@ -21,8 +21,7 @@ from clawtrol.clock import now_iso
 from clawtrol.live import CONTROL_TYPE
 
 from .conftest import BACKEND, make_environ, sign_in_as
-from .helpers import free_port, run_cli, start_cli
-from .test_serve import wait_for
+from .helpers import run_cli, serving
 
 ORIGIN = {"Origin": "http://localhost"}
 
@@ -263,12 +262,7 @@ def test_two_processes_revocation_reaches_the_other_process(database_url, tmp_pa
     admin_token = run_cli("token", "create", "--name", "ops", "--role", "admin", environ=environ).stdout.strip()
     viewer_token = run_cli("token", "create", "--name", "watcher", "--role", "viewer",
                            environ=environ).stdout.strip()
-    ports = [free_port(), free_port()]
-    servers = [start_cli("serve", environ={**environ, "PORT": str(port)}, cwd=tmp_path) for port in ports]
-    try:
-        for port in ports:
-            wait_for(f"http://127.0.0.1:{port}/api/health").close()
-
+    with serving(2, environ, tmp_path) as ports:
         async def scenario() -> float:
             async with websockets.connect(f"ws://127.0.0.1:{ports[1]}/ws",
                                           additional_headers=bearer(viewer_token)) as ws:
@@ -285,8 +279,3 @@ def test_two_processes_revocation_reaches_the_other_process(database_url, tmp_pa
                 return time.monotonic() - started
 
         assert asyncio.run(scenario()) < 1.0
-    finally:
-        for server in servers:
-            server.terminate()
-        for server in servers:
-            server.communicate(timeout=20)

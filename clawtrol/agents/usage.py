@@ -8,10 +8,9 @@ seen. With several app processes each may try; `agents.set_usage` is conditional
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
-from .. import audit
+from .. import audit, background
 from ..clock import now_iso
 from ..db import Database
 from ..gateway.client import GatewayClient
@@ -52,11 +51,8 @@ class UsagePuller:
             self._task = asyncio.create_task(self._run(queue), name="usage-puller")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await background.stop(self._task)
+        self._task = None
 
     async def _run(self, queue: asyncio.Queue) -> None:
         try:

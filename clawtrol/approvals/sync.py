@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 
-from .. import audit
+from .. import audit, background
 from ..audit import Actor
 from ..clock import now_iso
 from ..db import Database, DatabaseUnavailable
@@ -45,10 +45,7 @@ class ApprovalSync:
 
     async def stop(self) -> None:
         for task in (self._expiry, self._resync):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await background.stop(task)
         self._expiry = self._resync = None
 
     # --- gateway events ------------------------------------------------------------------------------

@@ -9,11 +9,11 @@ time, which is at most one flush interval behind: negligible against hours.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
+from .. import background
 from ..clock import now_iso
-from ..db import Database, DatabaseUnavailable
+from ..db import Database
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class Activity:
             await asyncio.sleep(self.interval)
             try:
                 await self.flush()
-            except (DatabaseUnavailable, Exception) as exc:  # the next interval tries again
+            except Exception as exc:  # the database is down, say: the next interval tries again
                 log.warning("could not record token and session activity: %s", exc)
 
     async def start(self) -> None:
@@ -71,11 +71,8 @@ class Activity:
             self._task = asyncio.create_task(self._run(), name="clawtrol-activity")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await background.stop(self._task)
+        self._task = None
         try:
             await self.flush()
         except Exception as exc:

@@ -17,8 +17,23 @@ ROLES = ("viewer", "member", "admin")
 _RANK = {role: rank for rank, role in enumerate(ROLES)}
 
 
+class UserOrToken:
+    """Something that is a user (kind "user") or an API token (kind "token"), with its id."""
+
+    kind: str
+    id: str
+
+    @property
+    def user_id(self) -> str | None:
+        return self.id if self.kind == "user" else None
+
+    @property
+    def token_id(self) -> str | None:
+        return self.id if self.kind == "token" else None
+
+
 @dataclass(frozen=True)
-class Principal:
+class Principal(UserOrToken):
     """A signed-in user (kind "user") or an API token (kind "token")."""
 
     kind: str
@@ -28,14 +43,6 @@ class Principal:
     name: str | None = None
     avatar_url: str | None = None
     session_id: str | None = None  # the raw cookie session id (users signed in through a browser)
-
-    @property
-    def user_id(self) -> str | None:
-        return self.id if self.kind == "user" else None
-
-    @property
-    def token_id(self) -> str | None:
-        return self.id if self.kind == "token" else None
 
     @property
     def display_name(self) -> str:

@@ -31,8 +31,10 @@ import uuid
 from urllib.parse import urlencode
 
 from databases.core import DatabaseURL
-from sqlalchemy.sql.elements import TextClause
 from databases.interfaces import ConnectionBackend, DatabaseBackend, TransactionBackend
+from sqlalchemy.sql.elements import TextClause
+
+from .. import background
 
 log = logging.getLogger(__name__)
 
@@ -172,11 +174,8 @@ class SQLitePool:
 
     async def close(self) -> None:
         self._inode = None
-        if self._checkpointer is not None:
-            self._checkpointer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._checkpointer
-            self._checkpointer = None
+        await background.stop(self._checkpointer)
+        self._checkpointer = None
         for connection in (self._reader, self._writer):
             if connection is not None:
                 connection.close()
@@ -225,7 +224,7 @@ class TunedSQLiteConnection(ConnectionBackend):
         return AsyncRaw(self._pool.writer())
 
     # The app runs named queries (run_named). `databases`' own API is kept for plain SQL text with :name
-    # parameters, as scripts and tests write it (`db._db.fetch_all("SELECT ...", {...})`); writes go to the
+    # parameters, as scripts and tests write it (`db._db.fetch_all(text, values)`); writes go to the
     # writer, and must not overlap a transaction of the app's.
     def _plain(self, query: typing.Any, writes: bool) -> Rows:
         if not isinstance(query, TextClause):

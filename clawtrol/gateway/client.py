@@ -45,7 +45,7 @@ from typing import Any, Awaitable, Callable
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from .. import __version__
+from .. import __version__, background
 from ..clock import now_iso
 from .identity import KEY_FILE_NAME, DeviceIdentity
 from .state import GatewayState
@@ -548,9 +548,7 @@ class GatewayClient:
         except ConnectionClosed:
             pass
         finally:
-            watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watchdog
+            await background.stop(watchdog)
         code, why = ws.close_code, ws.close_reason
         reason = f"closed with code {code}" + (f": {why}" if why else "")
         self.state.last_error = reason
