@@ -94,6 +94,11 @@
 
   let socket = null;
   let delay = 1000;
+  // Set when this page starts navigating away (a link, a form such as Sign out). A socket closed after
+  // that is handled a few seconds later, if the page is still here (a download does not unload it):
+  // navigating at once would abort the navigation under way.
+  let leaving = false;
+  window.addEventListener("beforeunload", function () { leaving = true; });
 
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
@@ -116,7 +121,8 @@
       const text = fromMe ? null : describe(event);
       if (text) toast(text, "info");
     });
-    socket.addEventListener("close", function (closed) {
+    socket.addEventListener("close", function onClose(closed) {
+      if (leaving) { leaving = false; setTimeout(function () { onClose(closed); }, 3000); return; }
       // 4401: this browser's access was revoked (signed out, deactivated): go to the sign-in page.
       // 4403: the role changed: reload, so the page (and a new socket) carry the new role.
       if (closed.code === 4401) { location.assign("/login"); return; }
