@@ -12,6 +12,7 @@ from .agents.usage import UsagePuller
 from .approvals.sync import ApprovalSync
 from .auth import guard
 from .auth.activity import Activity
+from .auth.token_cache import TokenCache
 from .blueprints import AREAS, NAVIGATION
 from .config import Config, load_config
 from .db import Database, DatabaseUnavailable, QueryCatalog
@@ -47,6 +48,8 @@ def create_app(config: Config | None = None) -> Quart:
     approvals = app.extensions["approvals"] = ApprovalSync(db, hub, gateway)
     usage = app.extensions["usage"] = UsagePuller(db, hub, gateway)
     activity = app.extensions["activity"] = Activity(db)
+    token_cache = app.extensions["token_cache"] = TokenCache()
+    hub.on_revocation(token_cache.clear)
     app.extensions["started_at"] = time.monotonic()
 
     @app.before_serving

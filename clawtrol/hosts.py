@@ -8,6 +8,7 @@ accepted: `localhost`, `*.localhost` (browsers resolve these to loopback themsel
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from urllib.parse import urlsplit
@@ -79,9 +80,12 @@ class HostPolicy:
     def __init__(self, public_url: str, allowed_hosts: frozenset[str] | tuple[str, ...] = ()):
         public = url_hostname(public_url)
         self.names = frozenset(allowed_hosts) | ({public} if public else set())
+        # Every request asks about the same one or two Host headers: remember the answers (bounded, so a
+        # client sending random Host values cannot grow it).
+        self.allows = functools.lru_cache(maxsize=64)(self._allows)
 
     def allows_name(self, name: str | None) -> bool:
         return bool(name) and (name in self.names or is_loopback_name(name))
 
-    def allows(self, host_header: str | None) -> bool:
+    def _allows(self, host_header: str | None) -> bool:
         return self.allows_name(hostname_of(host_header))

@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
+from typing import Callable
 
 import asyncpg
 
@@ -119,6 +120,16 @@ class Hub:
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
         self.fanout = not db.is_sqlite
         self.listening = asyncio.Event()
+        self._on_revocation: list[Callable[[], None]] = []
+
+    def on_revocation(self, callback: Callable[[], None]) -> None:
+        """Call `callback` whenever a revocation is applied here, or may have been missed (listener
+        reconnected): for caches of who may do what (auth/token_cache.py)."""
+        self._on_revocation.append(callback)
+
+    def _revocations_changed(self) -> None:
+        for callback in self._on_revocation:
+            callback()
 
     # --- subscribers -------------------------------------------------------------------------------
 
@@ -147,10 +158,12 @@ class Hub:
 
     def request_recheck(self) -> None:
         """Ask every socket to re-check its principal now (e.g. after control messages may have been missed)."""
+        self._revocations_changed()
         for subscription in list(self._sockets):
             subscription.wake.set()
 
     def _apply_control(self, control: dict) -> None:
+        self._revocations_changed()
         for subscription in list(self._sockets):
             reason = matches(subscription.holder, control)
             if reason is not None:

@@ -246,10 +246,14 @@ async def test_revocation_on_one_instance_closes_sockets_on_another(app, config,
                 member_on_other.client.websocket("/ws", headers=ORIGIN) as member_ws:
             await connected(ws)
             await connected(member_ws)
+            # instance B has resolved (and cached, auth/token_cache.py) the token for an API call
+            assert (await other.test_client().get("/api/auth/me", headers=bearer(raw))).status_code == 200
             started = time.monotonic()
             assert (await admin.delete(f"/api/tokens/{token_id}")).status_code == 200  # through instance A
             assert await closed_with(ws) == 4401
             assert time.monotonic() - started < 1.0
+            # the control message that closed B's socket also emptied B's token cache
+            assert (await other.test_client().get("/api/auth/me", headers=bearer(raw))).status_code == 401
             assert (await admin.patch(f"/api/users/{member.user['id']}", json={"role": "viewer"})).status_code == 200
             assert await closed_with(member_ws) == 4403
         assert other.extensions["hub"].subscriber_count == 1
@@ -267,15 +271,20 @@ def test_two_processes_revocation_reaches_the_other_process(database_url, tmp_pa
             async with websockets.connect(f"ws://127.0.0.1:{ports[1]}/ws",
                                           additional_headers=bearer(viewer_token)) as ws:
                 assert json.loads(await ws.recv())["type"] == "connected"
-                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports[0]}",
-                                             headers=bearer(admin_token)) as http:
-                    listed = (await http.get("/api/tokens")).json()["tokens"]
-                    token_id = next(t["id"] for t in listed if t["name"] == "watcher")
-                    started = time.monotonic()
-                    assert (await http.delete(f"/api/tokens/{token_id}")).status_code == 200
-                with pytest.raises(websockets.ConnectionClosed) as closed:
-                    await asyncio.wait_for(ws.recv(), 5)
-                assert closed.value.rcvd.code == 4401 and closed.value.rcvd.reason == "token revoked"
-                return time.monotonic() - started
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports[1]}",
+                                             headers=bearer(viewer_token)) as on_b:
+                    assert (await on_b.get("/api/auth/me")).status_code == 200  # B has the token cached
+                    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports[0]}",
+                                                 headers=bearer(admin_token)) as http:
+                        listed = (await http.get("/api/tokens")).json()["tokens"]
+                        token_id = next(t["id"] for t in listed if t["name"] == "watcher")
+                        started = time.monotonic()
+                        assert (await http.delete(f"/api/tokens/{token_id}")).status_code == 200
+                    with pytest.raises(websockets.ConnectionClosed) as closed:
+                        await asyncio.wait_for(ws.recv(), 5)
+                    assert closed.value.rcvd.code == 4401 and closed.value.rcvd.reason == "token revoked"
+                    elapsed = time.monotonic() - started
+                    assert (await on_b.get("/api/auth/me")).status_code == 401  # B's cache was emptied too
+                return elapsed
 
         assert asyncio.run(scenario()) < 1.0

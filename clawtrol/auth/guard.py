@@ -21,7 +21,7 @@ from ..db import DatabaseUnavailable, current_db
 from ..errors import ApiError, wants_json
 from ..hosts import HostPolicy, hostname_of
 from ..incoming import incoming
-from . import csrf, sessions, tokens
+from . import csrf, sessions
 from .principal import Principal, client_ip, log_refusal
 from .ratelimit import FailureLimiter, client_key
 
@@ -77,7 +77,7 @@ async def _principal_from_bearer(raw: str) -> Principal:
     wait = token_failures.retry_after(address)
     if wait:
         raise ApiError("Too many failed token attempts; try again later.", 429, extra={"retryAfter": wait})
-    row = await tokens.lookup(current_db(), raw.strip())
+    row = await current_app.extensions["token_cache"].lookup(current_db(), raw.strip())
     if row is None:
         token_failures.fail(address)
         log.warning("rejected API token", extra={"ip": client_ip()})

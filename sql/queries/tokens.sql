@@ -5,7 +5,7 @@ RETURNING id
 
 -- name: resolve
 -- A usable token: not revoked, not expired.
-SELECT id, name, prefix, role, last_used_at
+SELECT id, name, prefix, role, last_used_at, expires_at
 FROM api_tokens
 WHERE token_hash = :token_hash AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > :now)
 
