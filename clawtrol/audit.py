@@ -112,6 +112,13 @@ def describe(entry: dict) -> str:
         "comment.created": lambda: f"{who} commented on '{target}'" if d.get("title") else f"{who} commented",
         "comment.updated": lambda: f"{who} edited a comment",
         "comment.deleted": lambda: f"{who} deleted a comment",
+        "activity.posted": lambda: f"{who} posted {d.get('type')} activity" + (f": {d['message']}" if d.get("message")
+                                                                              else ""),
+        "association.registered": lambda: f"{who} registered session {entry['entity_id']} for project "
+                                          f"{d.get('projectId')}",
+        "agent.model_changed": lambda: f"{who} changed the model of session {entry['entity_id']} from "
+                                       f"{d.get('from') or 'the default'} to {d.get('to')}",
+        "agent.session_deleted": lambda: f"{who} deleted session {entry['entity_id']}",
     }
     if action in sentences:
         return sentences[action]()

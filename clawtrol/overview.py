@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from . import audit
+from .activity import feed
 from .approvals.service import pending_count
 from .costs import report
 from .clock import iso, now_iso, utcnow
@@ -45,5 +46,17 @@ async def build(db: Database) -> dict:
         "breakdown": [{"status": s, "label": STATUS_LABELS[s], "count": counts.get(s, 0)} for s in STATUSES],
         "peak": max(counts.values(), default=0),
         "attention": [{**task, "reasons": reasons(task, now)} for task in attention],
-        "activity": await audit.search(db, ACTIVITY_LIMIT),
+        "activity": await recent_activity(db),
     }
+
+
+async def recent_activity(db: Database, limit: int = ACTIVITY_LIMIT) -> list[dict]:
+    """The audit trail's latest entries and the latest posted activity events, newest first, as
+    {created_at, text, event (the posted event's type and severity, or None)}."""
+    entries = [{"created_at": entry["created_at"], "text": audit.describe(entry), "event": None}
+               for entry in await audit.search(db, limit * 2)
+               if entry["action"] != "activity.posted"][:limit]  # the posted event itself is listed
+    events = [{"created_at": event["created_at"], "text": feed.describe(event),
+               "event": {"type": event["type"], "severity": event["severity"]}}
+              for event in await feed.recent(db, limit)]
+    return sorted(entries + events, key=lambda item: item["created_at"], reverse=True)[:limit]

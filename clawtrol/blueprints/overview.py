@@ -2,7 +2,7 @@
 
 from quart import Blueprint, render_template, request
 
-from .. import audit, overview
+from .. import overview
 from ..auth.principal import require_principal
 from ..db import current_db
 
@@ -14,4 +14,4 @@ async def overview_page():
     require_principal()
     data = await overview.build(current_db())
     template = "overview/_body.html" if request.headers.get("HX-Request") else "overview/index.html"
-    return await render_template(template, describe=audit.describe, **data)
+    return await render_template(template, **data)

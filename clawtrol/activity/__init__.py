@@ -1,0 +1,1 @@
+"""The activity feed: events agents and scripts post, persisted and broadcast live."""
