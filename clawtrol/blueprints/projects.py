@@ -9,7 +9,8 @@ from ..db import current_db
 from ..errors import ApiError
 from ..live import current_hub
 from ..payload import json_object
-from ..projects import parser, service
+from ..agents import associations
+from ..projects import documents, parser, service
 from ..tasks import access
 from ..tasks import service as task_service
 from ..tasks.model import PRIORITIES, PRIORITY_LABELS, STATUS_LABELS, STATUSES
@@ -19,6 +20,14 @@ blueprint = Blueprint("projects", __name__)
 
 TASK_LIST_LIMIT = 500
 MAX_MARKDOWN = 100_000
+
+
+async def _record(project_id: str, query: str = "projects.get") -> dict:
+    """The project's row (without the cost rollup `service.get` adds); 404 if there is none."""
+    project = await current_db().one(query, id=project_id)
+    if project is None:
+        raise ApiError("Project not found", 404)
+    return project
 
 
 def _markdown(value: object) -> str:
@@ -164,6 +173,29 @@ async def api_create_project():
     return {"success": True, "project": service.to_json(project)}, 201
 
 
+@blueprint.get("/api/projects/importable")
+async def api_importable():
+    """The original listed workspace folders without a PROJECT.md; projects here are database records and the
+    server has no workspace, so there is never a folder to import (POST /api/projects/import still works)."""
+    require_principal()
+    return {"folders": [], "note": "Projects live in the database; import a folder by its name with "
+                                   "POST /api/projects/import {folderId, description?}."}
+
+
+@blueprint.post("/api/projects/import")
+async def api_import_project():
+    """The original's "import existing folder": a project named after the folder (id = the folder name)."""
+    principal = require_principal()
+    body = await json_object({"folderId", "description"})
+    folder = body.get("folderId")
+    if not isinstance(folder, str) or not service.slugify(folder):
+        raise ApiError("folderId: required, the folder's name", field="folderId")
+    name = " ".join(word.capitalize() for word in folder.strip().split("-") if word) or folder.strip()
+    project = await service.create(current_db(), principal, current_actor(),
+                                   {"id": folder.strip(), "name": name, "description": body.get("description")})
+    return {"success": True, "project": service.to_json(project), "createdFiles": []}, 201
+
+
 @blueprint.get("/api/projects/<project_id>")
 async def api_project(project_id: str):
     require_principal()
@@ -216,3 +248,46 @@ async def api_create_tasks(project_id: str):
     created = await service.create_tasks(current_db(), current_hub(), principal, current_actor(), project_id, items)
     return {"success": True, "projectId": project_id, "created": len(created),
             "tasks": [task_json(task) for task in created]}, 201
+
+
+@blueprint.get("/api/projects/<project_id>/status")
+async def api_project_status(project_id: str):
+    """The original's STATUS.md, written from the project's description and task counts."""
+    require_principal()
+    project = await _record(project_id, "projects.get_with_stats")
+    counts = await documents.status_counts(current_db(), project_id)
+    return {"content": documents.status_markdown(project, counts), "projectId": project_id,
+            "stats": {**service.stats(project), "byStatus": counts}}
+
+
+@blueprint.get("/api/projects/<project_id>/project")
+async def api_project_markdown(project_id: str):
+    """The original's PROJECT.md, written from the project's record."""
+    require_principal()
+    return {"content": documents.project_markdown(await _record(project_id, "projects.get_with_stats")),
+            "projectId": project_id}
+
+
+@blueprint.get("/api/projects/<project_id>/handoff")
+async def api_project_handoff(project_id: str):
+    """The original's HANDOFF.md, written from the latest handoff notes of the project's tasks."""
+    require_principal()
+    project = await _record(project_id)
+    return {"content": documents.handoff_markdown(project, await documents.handoffs(current_db(), project_id)),
+            "projectId": project_id}
+
+
+@blueprint.get("/api/projects/<project_id>/agents")
+async def api_project_agents_md(project_id: str):
+    """The original's parsed AGENTS.md ({active, completed, total}), from the project's associations."""
+    require_principal()
+    await _record(project_id)
+    return {"projectId": project_id, **documents.agents_json(await associations.list_all(current_db(), project_id))}
+
+
+@blueprint.get("/api/projects/<project_id>/agent-summary")
+async def api_project_agent_summary(project_id: str):
+    """Per agent, the project's tasks: {agents: [{agentId, taskCount, doneTasks, inProgress, lastActive, models}]}."""
+    require_principal()
+    await _record(project_id)
+    return {"projectId": project_id, "agents": await documents.agent_summary(current_db(), project_id)}

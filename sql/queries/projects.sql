@@ -61,3 +61,27 @@ UPDATE projects SET id = id WHERE id = :id RETURNING id
 
 -- name: delete
 DELETE FROM projects WHERE id = :id RETURNING id
+
+-- name: agent_summary
+-- Per agent, a project's tasks: how many, done, in progress, and the agent's latest change.
+SELECT agent_id, count(*) AS task_count,
+       sum(CASE WHEN status = 'done' THEN 1 ELSE 0 END) AS done_tasks,
+       sum(CASE WHEN status = 'in-progress' THEN 1 ELSE 0 END) AS in_progress,
+       max(updated_at) AS last_active
+FROM tasks
+WHERE project_id = :id AND agent_id IS NOT NULL
+GROUP BY agent_id
+ORDER BY last_active DESC, agent_id
+
+-- name: agent_models
+-- The models each agent reported on a project's tasks.
+SELECT DISTINCT agent_id, model FROM tasks
+WHERE project_id = :id AND agent_id IS NOT NULL AND model IS NOT NULL
+ORDER BY agent_id, model
+
+-- name: handoffs
+-- The latest handoff notes of a project's tasks.
+SELECT id, title, status, agent_id, handoff_notes, commit_hash, updated_at FROM tasks
+WHERE project_id = :id AND handoff_notes IS NOT NULL AND handoff_notes <> ''
+ORDER BY updated_at DESC, id DESC
+LIMIT :limit

@@ -1,0 +1,101 @@
+"""Which agent sessions work for which project (the original's project-agent associations), on our records.
+
+Derived, not copied: sessions started through start work (in the project their task was in then), sessions
+linked to a project's task by its `sessionKey`, and sessions registered from outside (`agent_associations`,
+POST /api/agents/associations, e.g. helpers an agent spawned itself). An association is information only;
+authority over a session comes from the start work record alone (agents/authority.py).
+
+Status, as the original's P1: `completed` once the linked task is done; `unknown` when the task is gone or
+now works in another session; otherwise `running`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .. import audit
+from ..audit import Actor
+from ..auth.principal import Principal
+from ..clock import now_iso, parse_iso
+from ..db import Database
+from ..errors import ApiError
+
+MAX_LIST = 500
+SESSION_KEY = re.compile(r"^[^\s/]{1,200}$")
+TEXT_LIMITS = {"task": 2000, "label": 200, "model": 200}
+
+
+def _ms(value: str | None) -> int | None:
+    return int(parse_iso(value).timestamp() * 1000) if value else None
+
+
+def agent_of(session_key: str) -> str | None:
+    """`agent:<agentId>:<name>` → agentId."""
+    parts = session_key.split(":")
+    return parts[1] if len(parts) >= 3 and parts[0] == "agent" and parts[1] else None
+
+
+def status_of(row: dict) -> str:
+    if row["task_status"] == "done":
+        return "completed"
+    if row["source"] == "start-work" and (row["task_id"] is None or row["task_session_key"] != row["session_key"]):
+        return "unknown"
+    return "running"
+
+
+def to_json(row: dict) -> dict:
+    status = status_of(row)
+    return {
+        "sessionKey": row["session_key"], "projectId": row["project_id"], "projectName": row["project_name"],
+        "task": row["task"] or "", "taskId": row["task_id"],
+        "agentId": row["agent_id"] or agent_of(row["session_key"]), "label": row["label"], "model": row["model"],
+        "spawnedAt": _ms(row["since"]), "status": status,
+        "completedAt": _ms(row["completed_at"]) if status == "completed" else None,
+        "source": row["source"], "registeredBy": row["registered_by"],
+    }
+
+
+async def list_all(db: Database, project_id: str | None = None) -> list[dict]:
+    rows = await db.all("associations.list", project_id=project_id, limit=MAX_LIST)
+    return [to_json(row) for row in rows]
+
+
+def validate(body: dict) -> dict:
+    """{sessionKey, projectId, task, label?, model?}: the first three required (400 naming the field)."""
+    values = {}
+    for field in ("sessionKey", "projectId", "task"):
+        value = body.get(field)
+        if not isinstance(value, str) or not value.strip():
+            raise ApiError(f"{field}: required, a non-empty string", field=field)
+        values[field] = value.strip()
+    if not SESSION_KEY.match(values["sessionKey"]):
+        raise ApiError("sessionKey: an OpenClaw session key such as agent:main:helper (no spaces or slashes, at "
+                       "most 200 characters)", field="sessionKey")
+    for field in ("label", "model"):
+        value = body.get(field)
+        if value is not None and not isinstance(value, str):
+            raise ApiError(f"{field}: a string", field=field)
+        values[field] = (value.strip() or None) if value else None
+    for field, limit in TEXT_LIMITS.items():
+        if values[field] and len(values[field]) > limit:
+            raise ApiError(f"{field}: at most {limit} characters", field=field)
+    return values
+
+
+async def register(db: Database, principal: Principal, actor: Actor, body: dict) -> tuple[dict, bool]:
+    """Register a session as working for a project; (the registration, whether it is new). Registering a
+    session again changes nothing (the original's add was idempotent per session key)."""
+    values = validate(body)
+    async with db.transaction():
+        if await db.one("projects.get", id=values["projectId"]) is None:
+            raise ApiError(f"projectId: no project with id {values['projectId']!r}", field="projectId")
+        created = await db.changed(
+            "associations.register", session_key=values["sessionKey"], project_id=values["projectId"],
+            task=values["task"], label=values["label"], model=values["model"], registered_by=principal.user_id,
+            registered_by_token=principal.token_id, registered_by_label=actor.label, created_at=now_iso())
+        if created:
+            await audit.record(db, actor, "association.registered", "session", values["sessionKey"],
+                               {"projectId": values["projectId"], "task": values["task"][:200],
+                                "label": values["label"], "model": values["model"]})
+        stored = await db.one("associations.get", session_key=values["sessionKey"])
+    return stored, bool(created)

@@ -1,0 +1,40 @@
+"""Which agent sessions work for which project: /api/agents/associations and /api/agents/project/:projectId
+(the original's paths and shapes, from our records: clawtrol/agents/associations.py)."""
+
+from __future__ import annotations
+
+from quart import Blueprint
+
+from ..agents import associations
+from ..auth.principal import current_actor, require_principal, require_role
+from ..db import current_db
+from ..errors import ApiError
+from ..payload import json_object
+
+blueprint = Blueprint("associations", __name__)
+
+
+@blueprint.get("/api/agents/associations")
+async def api_associations():
+    require_principal()
+    rows = await associations.list_all(current_db())
+    return {"associations": rows, "count": len(rows)}
+
+
+@blueprint.post("/api/agents/associations")
+async def api_register_association():
+    principal = require_role("member", "register agent sessions")
+    body = await json_object({"sessionKey", "projectId", "task", "label", "model"})
+    stored, created = await associations.register(current_db(), principal, current_actor(), body)
+    return ({"success": True, "created": created, "sessionKey": stored["session_key"],
+             "projectId": stored["project_id"]}, 201 if created else 200)
+
+
+@blueprint.get("/api/agents/project/<project_id>")
+async def api_project_agents(project_id: str):
+    require_principal()
+    db = current_db()
+    if await db.one("projects.get", id=project_id) is None:
+        raise ApiError("Project not found", 404)
+    rows = await associations.list_all(db, project_id)
+    return {"projectId": project_id, "agents": rows, "count": len(rows)}

@@ -1,0 +1,50 @@
+-- Which agent sessions work for which project (the original's project-agent associations).
+
+-- name: list
+-- Newest first. Three sources, each session once (the first that has it): the start work record (in the
+-- project its task was in when work started), a task's session link, a registration from outside
+-- (agent_associations). The linked task's status says whether the session's work is done.
+-- :project_id NULL lists every project's.
+SELECT a.*, p.name AS project_name
+FROM (
+    SELECT ss.session_key, ss.project_id, t.title AS task, ss.task_id, ss.agent_id, CAST(NULL AS TEXT) AS label,
+           t.model, ss.started_at AS since, t.status AS task_status, t.session_key AS task_session_key,
+           t.completed_at, 'start-work' AS source, ss.started_by_label AS registered_by
+    FROM started_sessions ss
+    LEFT JOIN tasks t ON t.id = ss.task_id
+    WHERE ss.project_id IS NOT NULL
+    UNION ALL
+    SELECT t.session_key, t.project_id, t.title, t.id, t.agent_id, NULL, t.model, t.created_at, t.status,
+           t.session_key, t.completed_at, 'task-link', NULL
+    FROM tasks t
+    WHERE t.session_key IS NOT NULL AND t.project_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM started_sessions s
+                      WHERE s.session_key = t.session_key AND s.project_id IS NOT NULL)
+    UNION ALL
+    SELECT r.session_key, r.project_id, r.task, t.id, NULL, r.label, r.model, r.created_at, t.status,
+           t.session_key, t.completed_at, 'registered', r.registered_by_label
+    FROM agent_associations r
+    LEFT JOIN tasks t ON t.session_key = r.session_key
+    WHERE NOT EXISTS (SELECT 1 FROM started_sessions s
+                      WHERE s.session_key = r.session_key AND s.project_id IS NOT NULL)
+      AND NOT EXISTS (SELECT 1 FROM tasks u WHERE u.session_key = r.session_key AND u.project_id IS NOT NULL)
+) a
+LEFT JOIN projects p ON p.id = a.project_id
+WHERE CAST(:project_id AS TEXT) IS NULL OR a.project_id = :project_id
+ORDER BY a.since DESC, a.session_key
+LIMIT :limit
+
+-- name: register
+-- A registration from outside; a session already registered keeps its first registration.
+INSERT INTO agent_associations (session_key, project_id, task, label, model, registered_by, registered_by_token,
+                                registered_by_label, created_at)
+VALUES (:session_key, :project_id, :task, :label, :model, :registered_by, :registered_by_token,
+        :registered_by_label, :created_at)
+ON CONFLICT (session_key) DO NOTHING
+RETURNING session_key
+
+-- name: get
+SELECT * FROM agent_associations WHERE session_key = :session_key
+
+-- name: unregister
+DELETE FROM agent_associations WHERE session_key = :session_key RETURNING session_key
