@@ -70,25 +70,27 @@ def create_app(config: Config | None = None) -> Quart:
         await hub.stop()  # release the LISTEN connection first, or shutdown waits on it
         await db.disconnect()
 
-    # One connection per request: SQLite opens a connection (and a thread) per acquire, and asyncpg's pool
-    # resets a connection on every release, so per-query acquisition costs more than the queries.
-    @app.before_request
-    async def pin_connection() -> None:
-        pinned = db.connection()
-        try:
-            await pinned.__aenter__()
-        except DatabaseUnavailable:
-            return  # each query will report it (503), and /api/health can still answer
-        g.db_connection = pinned
-
-    @app.teardown_request
-    async def release_connection(exc: BaseException | None) -> None:
-        pinned = g.pop("db_connection", None)
-        if pinned is not None:
+    # PostgreSQL: one pooled connection per request, shared by its queries (acquiring one per query costs more
+    # than the query). SQLite needs none: its queries run on the process's long-lived connections.
+    if not db.is_sqlite:
+        @app.before_request
+        async def pin_connection() -> None:
+            pinned = db.connection()
             try:
-                await pinned.__aexit__(None, None, None)
+                await pinned.__aenter__()
             except DatabaseUnavailable:
-                pass  # the server closed it (restart, failover): the pool replaces it; the answer stands
+                g.database_unavailable = True
+                return  # each query will report it (503), and /api/health can still answer
+            g.db_connection = pinned
+
+        @app.teardown_request
+        async def release_connection(exc: BaseException | None) -> None:
+            pinned = g.pop("db_connection", None)
+            if pinned is not None:
+                try:
+                    await pinned.__aexit__(None, None, None)
+                except DatabaseUnavailable:
+                    pass  # the server closed it (restart, failover): the pool replaces it; the answer stands
 
     async def header_pending() -> int | None:
         from .approvals.service import pending_count
@@ -103,7 +105,7 @@ def create_app(config: Config | None = None) -> Quart:
         from .blueprints.settings import page_theme
 
         context = {"app_version": __version__, "nav_items": _nav_items(app), "theme": await page_theme()}
-        if g.get("principal") is not None and g.get("db_connection") is not None:
+        if g.get("principal") is not None and not g.get("database_unavailable"):
             # called (and awaited) by the page layout only, so fragments don't pay for the query
             context["header_pending_approvals"] = header_pending
         return context

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import re
 
+import asyncpg
 import pytest
 
 from clawtrol import audit
 from clawtrol.clock import now_iso
 
-from .conftest import Agent, sign_in_as
+from .conftest import BACKEND, Agent, sign_in_as
 
 TASK_KEYS = {
     "id", "title", "description", "status", "priority", "projectId", "agentId", "sessionKey", "handoffNotes",
@@ -508,12 +509,50 @@ async def test_version_must_be_a_whole_number(member):
 
 
 async def test_concurrent_edits_with_the_same_version_conflict(member, admin):
-    """The row lock makes the version check atomic: of two edits from version 1, exactly one wins."""
+    """The conditional write makes the version check atomic: of two edits from version 1, exactly one wins."""
     task = await create(member)
     first, second = await asyncio.gather(patch(member, task["id"], title="Mel's", version=1),
                                          patch(admin, task["id"], title="Ada's", version=1))
     assert sorted([first.status_code, second.status_code]) == [200, 409]
     assert (await fetch(member, task["id"]))["version"] == 2
+
+
+async def test_concurrent_edits_without_a_version_all_apply(member):
+    """Edits of different fields, sent at once without a version: none is lost, each is one version."""
+    task = await create(member)
+    fields = [("title", "Renamed"), ("priority", "P0"), ("description", "Now described"), ("agentId", "qa")]
+    responses = await asyncio.gather(*(patch(member, task["id"], **{name: value}) for name, value in fields))
+    assert [r.status_code for r in responses] == [200] * len(fields)
+    final = await fetch(member, task["id"])
+    assert {name: final[name] for name, _ in fields} == dict(fields)
+    assert final["version"] == 1 + len(fields)
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="on SQLite a transaction holds the write lock from its first read")
+async def test_a_write_that_lost_the_race_starts_over_on_the_new_row(member, db, monkeypatch):
+    """Another writer commits between this PATCH's read and its write: the PATCH reads again and applies
+    its change on top; nothing of the other write is lost."""
+    from clawtrol.tasks import service
+    task = await create(member)
+    real_get = service.get
+    interfered = []
+
+    async def get_then_interfere(database, task_id):
+        row = await real_get(database, task_id)
+        if not interfered:
+            interfered.append(True)
+            other = await asyncpg.connect(str(db.url).replace("postgresql+asyncpg", "postgresql"))
+            try:
+                await other.execute("UPDATE tasks SET priority = 'P0', version = version + 1 WHERE id = $1",
+                                    task_id)
+            finally:
+                await other.close()
+        return row
+    monkeypatch.setattr(service, "get", get_then_interfere)
+    updated = await patched(member, task["id"], title="Mine")
+    assert len(interfered) == 1
+    assert updated["title"] == "Mine" and updated["priority"] == "P0" and updated["version"] == 3
+    assert await actions(db, task["id"]) == ["task.created", "task.updated"]
 
 
 async def test_empty_patch_is_refused(member):

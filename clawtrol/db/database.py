@@ -89,6 +89,8 @@ class Database:
             options = {"min_size": 1, "max_size": pool_size, "timeout": 5, "command_timeout": 60}
         self._db = _Databases(url, **options)
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        # SQLite reads outside a transaction go straight to the read-only connection (sqlite_backend.py).
+        self._sqlite_pool = self._db._backend._pool if self.dialect == "sqlite" else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -106,7 +108,8 @@ class Database:
 
     async def _run(self, name: str, params: dict[str, typing.Any]) -> list[dict[str, typing.Any]]:
         """Run a named query on the calling task's connection (the request's pinned one, or a transaction's).
-        On SQLite a write outside a transaction gets one: writes queue for the single writer connection."""
+        On SQLite a write outside a transaction gets one (writes queue for the single writer connection), and
+        a read outside a transaction runs on the read-only connection."""
         statement = self.catalog[name]
         if params.keys() != statement.params:
             missing = sorted(statement.params - params.keys())
@@ -117,6 +120,9 @@ class Database:
             async with self.transaction():
                 return await self._run(name, params)
         sql, args = statement.bind(params)
+        if self._sqlite_pool is not None and not _in_transaction.get():
+            with translate_errors():
+                return await self._sqlite_pool.read(sql, args)
         with translate_errors():
             async with self._db.connection() as connection:
                 async with connection._query_lock:

@@ -100,6 +100,11 @@ class SQLitePool:
             self._inode = os.stat(self._path).st_ino
         return connection
 
+    async def read(self, sql: str, params: typing.Any) -> Rows:
+        """A statement outside any transaction, on the read-only connection."""
+        await self.check_file()
+        return run(self.reader(), sql, params)
+
     def reader(self) -> sqlite3.Connection:
         if self._reader is None:
             reader = self._connect()

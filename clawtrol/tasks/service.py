@@ -98,20 +98,41 @@ def _version(body: dict) -> int | None:
     return version
 
 
+class _Raced(Exception):
+    """Another writer changed the task between this transaction's read and its write."""
+
+
+ATTEMPTS = 5  # a PATCH that keeps losing races to other writers gets 409 after this many tries
+
+
 async def update(db: Database, hub: Hub, principal: Principal, actor: Actor, task_id: str, body: dict, *,
                  also: Callable[[dict], Awaitable[None]] | None = None, links_session: bool = False) -> dict:
     """Apply a partial change. A stale `version` is refused with 409 and the current task.
     `also(task)` writes more in the same transaction, given the task before the change; `links_session`
-    says the caller (start work) records the session it links, so the caller needs no admin role for it."""
+    says the caller (start work) records the session it links, so the caller needs no admin role for it.
+
+    Optimistic: the task is read, the change checked and merged, and the row written only if its version is
+    still the one read (no lock statement first); a writer that lost the race starts over on the new row."""
     body = dict(body)
     expected_version = _version(body)
     changes = parse_changes(body)
     if not changes:
         raise ApiError("No updates provided")
+    for _ in range(ATTEMPTS):
+        try:
+            return await _update_once(db, hub, principal, actor, task_id, expected_version, changes, also,
+                                      links_session)
+        except _Raced:
+            continue
+    raise ApiError("This task is being changed by others right now; reload it and try again.", 409,
+                   code="VERSION_CONFLICT")
+
+
+async def _update_once(db: Database, hub: Hub, principal: Principal, actor: Actor, task_id: str,
+                       expected_version: int | None, changes: dict[str, Any],
+                       also: Callable[[dict], Awaitable[None]] | None, links_session: bool) -> dict:
     try:
         async with db.transaction():
-            if not await db.changed("tasks.lock", id=task_id):
-                raise ApiError("Task not found", 404)
             current = await get(db, task_id)
             access.require_edit(principal, current)
             if "session_key" in changes and not links_session:
@@ -129,7 +150,10 @@ async def update(db: Database, hub: Hub, principal: Principal, actor: Actor, tas
             if not changed:
                 return current
             now = now_iso()
-            version = await db.value("tasks.update", id=task_id, updated_at=now, **task)
+            version = await db.value("tasks.update", id=task_id, version=current["version"], updated_at=now,
+                                     **task)
+            if version is None:
+                raise _Raced()  # rolls this transaction back; the caller tries again on the new row
             await _audit_update(db, actor, current, task, changed)
             if also is not None:
                 await also(current)

@@ -26,7 +26,8 @@ VALUES (:id, :title, :description, :status, :priority, :project_id, :agent_id, :
 RETURNING id
 
 -- name: update
--- Write every editable column (the service merges the change into the current row first).
+-- Write every editable column (the service merges the change into the current row first), only if the row
+-- is still at the version the service read: no row back means another writer got there first.
 UPDATE tasks
 SET title = :title, description = :description, status = :status, priority = :priority,
     project_id = :project_id, agent_id = :agent_id, assigned_to = :assigned_to, session_key = :session_key,
@@ -36,7 +37,7 @@ SET title = :title, description = :description, status = :status, priority = :pr
     runtime = :runtime, model = :model, tokens_input = :tokens_input, tokens_output = :tokens_output,
     tokens_total = :tokens_total, due_date = :due_date, completed_at = :completed_at,
     updated_at = :updated_at, version = version + 1
-WHERE id = :id
+WHERE id = :id AND version = :version
 RETURNING version
 
 -- name: delete
