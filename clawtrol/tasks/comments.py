@@ -61,12 +61,14 @@ async def create(db: Database, hub: Hub, principal: Principal, actor: Actor, tas
     text = validate_content(content)
     comment_id = new_id()
     async with db.transaction():
-        task = await _task(db, task_id)
         comment = await db.one("comments.insert", id=comment_id, task_id=task_id, user_id=principal.user_id,
                                token_id=principal.token_id, user_name=principal.display_name,
                                user_avatar=principal.avatar_url, content=text, now=now_iso())
-        await record(db, actor, "comment.created", "task", task_id, {"commentId": comment_id, "title": task["title"]})
-    await hub.publish("comment.created", {"taskId": task_id, "comment": to_json(comment), "title": task["title"],
+        if comment is None:
+            raise ApiError("Task not found", 404)
+        title = comment.pop("task_title")
+        await record(db, actor, "comment.created", "task", task_id, {"commentId": comment_id, "title": title})
+    await hub.publish("comment.created", {"taskId": task_id, "comment": to_json(comment), "title": title,
                                           "actor": actor.label, "actorId": principal.id})
     return comment
 

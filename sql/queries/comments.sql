@@ -7,9 +7,12 @@ SELECT id, task_id, user_id, token_id, user_name, user_avatar, content, created_
 FROM comments WHERE id = :id AND task_id = :task_id
 
 -- name: insert
+-- Only when the task exists (no row back: no such task), returning the new comment and the task's title.
 INSERT INTO comments (id, task_id, user_id, token_id, user_name, user_avatar, content, created_at, updated_at)
-VALUES (:id, :task_id, :user_id, :token_id, :user_name, :user_avatar, :content, :now, NULL)
-RETURNING id, task_id, user_id, token_id, user_name, user_avatar, content, created_at, updated_at
+SELECT :id, t.id, :user_id, :token_id, :user_name, :user_avatar, :content, :now, NULL
+FROM tasks t WHERE t.id = :task_id
+RETURNING id, task_id, user_id, token_id, user_name, user_avatar, content, created_at, updated_at,
+          (SELECT title FROM tasks WHERE tasks.id = comments.task_id) AS task_title
 
 -- name: update
 UPDATE comments SET content = :content, updated_at = :now WHERE id = :id AND task_id = :task_id RETURNING id
