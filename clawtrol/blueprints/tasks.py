@@ -30,7 +30,10 @@ async def list_tasks():
     db = current_db()
     params = filters.params(principal)
     rows = await db.all("tasks.search", limit=limit, offset=offset, **params)
-    total = await db.value("tasks.search_count", **params)
+    if any(params.values()):
+        total = await db.value("tasks.search_count", **params)
+    else:
+        total = await db.value("tasks.count_all")
     return {"tasks": [to_json(row) for row in rows], "count": len(rows), "total": total, "limit": limit,
             "offset": offset}
 

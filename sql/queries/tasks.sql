@@ -56,6 +56,10 @@ WHERE (CAST(:project_id AS TEXT) IS NULL OR t.project_id = :project_id)
 ORDER BY t.created_at DESC, t.id
 LIMIT :limit OFFSET :offset
 
+-- name: count_all
+-- The list's total when no filter is set: a plain count, which the database answers without testing rows.
+SELECT count(*) FROM tasks
+
 -- name: search_count
 SELECT count(*)
 FROM tasks t
