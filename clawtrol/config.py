@@ -23,6 +23,8 @@ MIN_SECRET_LENGTH = 32
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 SIGNUP_ROLES = ("viewer", "member")  # DEFAULT_ROLE choices; admins are named with ADMIN_LOGINS
 GITHUB_LOGIN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,38}$")
+SESSION_KEY = re.compile(r"^[^\s/]{1,200}$")  # an OpenClaw session key, e.g. agent:cso:main
+DEFAULT_MAIN_SESSION = "agent:cso:main"  # the original's fixed target of POST /api/message
 
 
 class ConfigError(Exception):
@@ -60,6 +62,8 @@ class Config:
     trusted_proxies: tuple = ()
     allowed_hosts: frozenset[str] = frozenset()
     session_idle_hours: int = 12
+    # The main agent session POST /api/message talks to (clawtrol/agents/main_session.py).
+    main_session_key: str = DEFAULT_MAIN_SESSION
 
     @property
     def is_sqlite(self) -> bool:
@@ -236,6 +240,11 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | Path | No
                         "list bare names, e.g. clawtrol.internal,10.0.0.5 (no scheme, port or path)")
     session_idle_hours = _parse_int("SESSION_IDLE_HOURS", get("SESSION_IDLE_HOURS", "12"), 1, 168, problems)
 
+    main_session_key = get("MAIN_SESSION_KEY", DEFAULT_MAIN_SESSION)
+    if not SESSION_KEY.match(main_session_key):
+        problems.append(f"MAIN_SESSION_KEY: an OpenClaw session key such as {DEFAULT_MAIN_SESSION} (no spaces or "
+                        f"slashes, at most 200 characters), got {main_session_key[:60]!r}")
+
     log_level = get("LOG_LEVEL", "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"LOG_LEVEL: must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
@@ -270,4 +279,5 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | Path | No
         trusted_proxies=trusted_proxies,
         allowed_hosts=allowed_hosts,
         session_idle_hours=session_idle_hours,
+        main_session_key=main_session_key,
     )

@@ -101,8 +101,10 @@ class FakeGateway:
             "never": self._never, "slow": self._slow, "exec.approval.request": self._approval_request,
             "exec.approval.list": self._approval_list, "exec.approval.resolve": self._approval_resolve,
             "sessions.list": self._sessions_list, "sessions.describe": self._sessions_describe,
+            "sessions.patch": self._sessions_patch, "sessions.delete": self._sessions_delete,
             "chat.history": self._chat_history, "chat.send": self._chat_send,
         }
+        self.models: set[str] = {"fake/fake-1", "fake/fake-2"}  # what sessions.patch accepts as `model`
         self._server = None
         self._tasks: set[asyncio.Task] = set()
 
@@ -310,9 +312,33 @@ class FakeGateway:
 
     async def _sessions_describe(self, call: FakeCall) -> dict:
         key = (call.params or {}).get("key")
+        return {"session": self.sessions.get(key)}  # the real gateway answers null for a session it has not
+
+    async def _sessions_patch(self, call: FakeCall) -> dict:
+        params = call.params or {}
+        key = params.get("key")
+        if not key:
+            raise FakeError("INVALID_REQUEST", "invalid sessions.patch params: must have required property 'key'")
         if key not in self.sessions:
-            raise FakeError("INVALID_REQUEST", f"session not found: {key}")
-        return {"session": self.sessions[key]}
+            raise FakeError("INVALID_REQUEST", f"unknown session: {key}")
+        if "model" in params:
+            if params["model"] is not None and params["model"] not in self.models:
+                raise FakeError("INVALID_REQUEST", f"model not allowed: {params['model']}")
+            provider, _, model = (params["model"] or "fake/fake-1").partition("/")
+            self.sessions[key].update(model=model, modelProvider=provider)
+        session = self.sessions[key]
+        return {"ok": True, "path": "/tmp/fake/sessions.sqlite", "key": key, "entry": session,
+                "resolved": {"modelProvider": session["modelProvider"], "model": session["model"]}}
+
+    async def _sessions_delete(self, call: FakeCall) -> dict:
+        key = (call.params or {}).get("key")
+        if not key:
+            raise FakeError("INVALID_REQUEST", "invalid sessions.delete params: must have required property 'key'")
+        if key.count(":") == 2 and key.endswith(":main"):
+            raise FakeError("INVALID_REQUEST", f"Cannot delete the main session ({key}).")
+        deleted = self.sessions.pop(key, None) is not None
+        self.transcripts.pop(key, None)
+        return {"ok": True, "key": key, "deleted": deleted, "archived": False}
 
     async def _chat_history(self, call: FakeCall) -> dict:
         key = (call.params or {}).get("sessionKey")

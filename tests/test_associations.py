@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from clawtrol import audit
 
+from . import gateway_fixtures
 from .conftest import Agent
-from .gateway_fixtures import config, connected, fake  # noqa: F401
+
+# The app under test talks to the in-process fake gateway (fixtures bound here, not imported: ruff F811).
+config, connected, fake = gateway_fixtures.config, gateway_fixtures.connected, gateway_fixtures.fake
 
 CHECKLIST = "Files changed: a.py\nHow tested: pytest\nEdge cases: none\nRollback: revert\nCommit hash: NO_COMMIT"
 

@@ -100,6 +100,8 @@ async def snapshot(db, *commented: str) -> dict:
         "users": await db.all("users.list"),
         "tokens": [{k: v for k, v in row.items() if k != "last_used_at"} for row in await db.all("tokens.list")],
         "audit": len([e for e in await audit.search(db, 100_000) if not e["action"].endswith("_refused")]),
+        "activity": await db.all("activity.page", limit=100_000, offset=0),
+        "associations": await db.all("associations.list", project_id=None, limit=100_000),
     }
 
 
@@ -502,6 +504,11 @@ JSON_WRITES = [  # (method, path template, a valid body)
     ("POST", "/api/approvals/{task}/resolve", {"decision": "deny"}),
     ("POST", "/api/agents/spawn", {"taskId": "x"}),
     ("POST", "/api/agents/agent:main:main/message", {"message": "x"}),
+    ("POST", "/api/activity", {"type": "status", "message": "x"}),
+    ("POST", "/api/agents/associations", {"sessionKey": "agent:main:x", "projectId": "{project}", "task": "x"}),
+    ("POST", "/api/message", {"message": "x"}),
+    ("PATCH", "/api/agents/agent:main:main/model", {"model": "fake/fake-1"}),
+    ("POST", "/api/projects/import", {"folderId": "x"}),
 ]
 
 
@@ -733,7 +740,7 @@ async def test_every_get_route_answers_with_security_headers(app, admin, client)
     assert project.status_code == 201 and task.status_code == 201
     values = {"task_id": (await task.get_json())["id"], "project_id": "headers", "status": "todo",
               "filename": "css/app.css", "approval_id": "no-such-approval", "agent_id": "main",
-              "session_key": "agent:main:main"}
+              "session_key": "agent:main:main", "session_id": "agent:main:main"}
     checked = set()
     for rule in app.url_map.iter_rules():
         if "GET" not in rule.methods or getattr(rule, "websocket", False):
@@ -747,7 +754,7 @@ async def test_every_get_route_answers_with_security_headers(app, admin, client)
         for who, headers in variants:
             response = await (who.get(path, headers=headers) if who is admin else who.get(path))
             where = f"GET {path} {headers} as {'admin' if who is admin else 'anonymous'}"
-            gateway_read = rule.endpoint.startswith("agents.") and path.startswith("/api/")
+            gateway_read = rule.endpoint.startswith(("agents.", "message.")) and path.startswith("/api/")
             assert response.status_code < 500 or path == "/api/health" or (
                 gateway_read and response.status_code == 503), where  # no gateway in this test: 503 by design
             assert_security_headers(response, where)
@@ -855,6 +862,12 @@ API_WRITES_NEEDING_MEMBER = [
     ("POST", "/api/projects/{p_admin}/create-tasks", {"tasks": [{"title": "xxxx"}]}),
     ("POST", "/api/agents/spawn", {"taskId": "{t_admin}"}),
     ("POST", "/api/agents/agent:main:main/message", {"message": "hello"}),
+    ("POST", "/api/activity", {"type": "status", "message": "hello"}),
+    ("POST", "/api/agents/associations", {"sessionKey": "agent:main:x", "projectId": "{p_admin}", "task": "x"}),
+    ("POST", "/api/message", {"message": "hello"}),
+    ("PATCH", "/api/agents/agent:main:main/model", {"model": "fake/fake-1"}),
+    ("DELETE", "/api/agents/agent:main:other", None),
+    ("POST", "/api/projects/import", {"folderId": "viewer-import"}),
 ]
 ADMIN_ONLY_API = [
     ("PUT", "/api/settings", {"humanHourlyRate": 1}),
@@ -898,6 +911,9 @@ MEMBER_REFUSED = [  # a member (cookie) acting on what is not theirs
     ("PATCH", "/api/tasks/{t_other}", {"title": "x"}),
     ("POST", "/api/agents/spawn", {"taskId": "{t_other}"}),
     ("POST", "/api/agents/agent:main:main/message", {"message": "a session no task of mine uses"}),
+    ("POST", "/api/message", {"message": "the main session is nobody's through start work"}),
+    ("PATCH", "/api/agents/agent:main:main/model", {"model": "fake/fake-1"}),
+    ("DELETE", "/api/agents/agent:main:other", None),
     ("POST", "/board/tasks/{t_other}/start", (FORM, {})),
     # a session link is set by start work or an admin, never by a member: it would name another's session
     ("PATCH", "/api/tasks/{t_mine}", {"sessionKey": "agent:main:main"}),
@@ -933,6 +949,7 @@ TOKEN_MEMBER_REFUSED = [  # a member token owns only the tasks it created
     ("PATCH", "/api/tasks/{t_token}", {"sessionKey": "agent:main:main"}),
     ("POST", "/api/tasks", {"title": "x", "sessionKey": "agent:main:main"}),
     ("POST", "/api/agents/agent:main:main/message", {"message": "a session this token did not start"}),
+    ("POST", "/api/message", {"message": "the main session"}),
 ]
 
 MATRIX: list[tuple] = (

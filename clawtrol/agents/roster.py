@@ -61,7 +61,9 @@ def session_json(row: dict) -> dict:
         "createdAt": _int(row.get("createdAt")),
         "updatedAt": _int(row.get("updatedAt")),
         "chatType": row.get("chatType"),
+        "lastChannel": row.get("lastChannel"),
         "kind": row.get("kind"),
+        "spawnedBy": row.get("spawnedBy"),
     }
 
 

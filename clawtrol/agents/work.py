@@ -133,15 +133,25 @@ async def session_authority(db: Database, principal: Principal, session_key: str
     return over_session(principal, start, deciding=False)
 
 
-async def message(db: Database, gateway: GatewayClient, principal: Principal, actor: Actor, session_key: str,
-                  text: object) -> dict:
-    text = parse_message(text)
+async def require_session_authority(db: Database, principal: Principal, actor: Actor, action: str,
+                                    session_key: str) -> None:
+    """Messaging a session, changing its model or deleting it: who may is who may message it (authority.py);
+    a refusal is audited as `<action>_refused` and answered 403."""
     allowed = await session_authority(db, principal, session_key)
     if not allowed.allowed:
-        await _refuse(db, actor, "agent.message", "session", session_key, ApiError(allowed.reason, 403, code="FORBIDDEN"))
+        await _refuse(db, actor, action, "session", session_key, ApiError(allowed.reason, 403, code="FORBIDDEN"))
+
+
+async def message(db: Database, gateway: GatewayClient, principal: Principal, actor: Actor, session_key: str,
+                  text: object, *, context: str | None = None, details: dict | None = None) -> dict:
+    """Send `text` to the session, after `context` when given (a prefix with its own separator, e.g. the project
+    a message is about), and audit it as `agent.messaged` with a preview of `text` and `details`."""
+    text = parse_message(text)
+    await require_session_authority(db, principal, actor, "agent.message", session_key)
     answers.require_connected(gateway)
-    result = await send(gateway, session_key, text, f"clawtrol-msg-{secrets.token_hex(8)}")
+    result = await send(gateway, session_key, (context or "") + text, f"clawtrol-msg-{secrets.token_hex(8)}")
     async with db.transaction():
         await audit.record(db, actor, "agent.messaged", "session", session_key,
-                           {"length": len(text), "preview": text[:200], "runId": result.get("runId")})
+                           {"length": len(text), "preview": text[:200], "runId": result.get("runId"),
+                            **(details or {})})
     return {"success": True, "result": result}

@@ -1,8 +1,8 @@
 """One blueprint per area of the app. Each module in AREAS defines `blueprint`; NAVIGATION is the main
 menu as (label, endpoint) — an entry shows only once its area is registered."""
 
-AREAS = ("health", "auth", "overview", "pages", "board", "tasks", "approvals", "agents", "associations", "activity",
-         "costs", "projects", "live", "admin", "audit", "settings")
+AREAS = ("health", "auth", "overview", "pages", "board", "tasks", "approvals", "agents", "associations", "message",
+         "activity", "costs", "projects", "live", "admin", "audit", "settings")
 
 NAVIGATION = (
     ("Overview", "overview.overview_page"),

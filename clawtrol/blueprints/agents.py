@@ -7,7 +7,8 @@ import json
 
 from quart import Blueprint, current_app, render_template, request
 
-from ..agents import roster, transcript, work
+from ..agents import control, lookup, roster, transcript, work
+from ..agents.associations import agent_of
 from ..agents.authority import over_session, started_by
 from ..auth.principal import current_actor, current_principal, require_principal
 from ..db import current_db
@@ -127,6 +128,17 @@ async def api_agent_sessions(agent_id: str):
     return {"agentId": agent_id, "sessions": sessions, "totalSessions": len(sessions)}
 
 
+@blueprint.get("/api/sessions/<agent_id>/<session_id>")
+async def api_session(agent_id: str, session_id: str):
+    """One session, by key or by session id (the original's shape, plus its task and who started it)."""
+    require_principal()
+    session = await _from_gateway(lambda gateway: lookup.find_session(gateway, agent_id, session_id))
+    linked = (await _linked_tasks([session])).get(session["sessionKey"])
+    start = await current_db().one("agents.session_start", session_key=session["sessionKey"])
+    return {**session, "agentId": session["agentId"] or agent_id, "taskId": linked["id"] if linked else None,
+            "startedBy": started_by(start)}
+
+
 @blueprint.get("/api/sessions/<agent_id>/<path:session_key>/transcript")
 async def api_transcript(agent_id: str, session_key: str):
     require_principal()
@@ -156,3 +168,48 @@ async def api_message(session_key: str):
     body = await json_object({"message"})
     return await work.message(current_db(), _gateway(), require_principal(), current_actor(), session_key,
                               body.get("message"))
+
+
+@blueprint.get("/api/agents/subagents")
+async def api_subagents():
+    require_principal()
+    subagents = await _from_gateway(lookup.subagents)
+    return {"subagents": subagents, "count": len(subagents)}
+
+
+@blueprint.get("/api/agents/<agent_id>")
+async def api_agent(agent_id: str):
+    """A roster agent by id, or (as the original) a session by its key."""
+    require_principal()
+    return await _from_gateway(lambda gateway: lookup.agent(gateway, agent_id))
+
+
+@blueprint.get("/api/agents/<agent_id>/history")
+async def api_agent_history(agent_id: str):
+    """The recent messages of an agent's main session (or of the session a key names)."""
+    require_principal()
+    limit = query_int("limit", 20, 1, transcript.MAX_LIMIT)
+
+    async def load(gateway: GatewayClient) -> dict:
+        target = await lookup.resolve(gateway, agent_id)
+        if target.agent is None:
+            await lookup.session(gateway, target.session_key)  # 404 for a session the gateway does not have
+        return {"agentId": target.agent["id"] if target.agent else agent_of(target.session_key),
+                **await transcript.history(gateway, target.session_key, limit)}
+    return await _from_gateway(load)
+
+
+@blueprint.patch("/api/agents/<agent_id>/model")
+async def api_agent_model(agent_id: str):
+    """Change the model of a session (or of an agent's main session) through the gateway's sessions.patch."""
+    principal = require_principal()
+    body = await json_object({"model"})
+    return await control.change_model(current_db(), _gateway(), principal, current_actor(), agent_id,
+                                      body.get("model"))
+
+
+@blueprint.delete("/api/agents/<agent_id>")
+async def api_delete_session(agent_id: str):
+    """Delete a session on the gateway (the original's DELETE /api/agents/:sessionKey)."""
+    principal = require_principal()
+    return await control.delete_session(current_db(), _gateway(), principal, current_actor(), agent_id)

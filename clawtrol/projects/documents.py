@@ -20,10 +20,10 @@ async def status_counts(db: Database, project_id: str) -> dict[str, int]:
     return {status: counts.get(status, 0) for status in STATUSES}
 
 
-def status_markdown(project: dict, counts: dict[str, int]) -> str:
+def status_markdown(project: dict, counts: dict[str, int], with_description: bool = True) -> str:
     stats = service.stats(project)
     lines = [f"# {project['name']} — status", ""]
-    if project.get("description"):
+    if with_description and project.get("description"):
         lines += [project["description"], ""]
     lines += [f"Progress: {stats['done']} of {stats['total']} tasks done ({stats['completionPercent']}%)", ""]
     lines += [f"- {STATUS_LABELS[status]}: {counts[status]}" for status in STATUSES]
@@ -59,7 +59,7 @@ async def handoffs(db: Database, project_id: str) -> list[dict]:
 def context(project: dict, counts: dict[str, int]) -> str:
     """The project context put before a message to the main agent, as the original did from its files."""
     about = project_markdown(project)[:CONTEXT_CHARACTERS].strip()
-    status = status_markdown(project, counts)[:CONTEXT_CHARACTERS].strip()
+    status = status_markdown(project, counts, with_description=False)[:CONTEXT_CHARACTERS].strip()
     return (f'[Project Context for "{project["id"]}":\n\n## Project: {project["id"]}\n\n{about}\n\n'
             f"## Current Status:\n\n{status}]\n\nUser request: ")
 
