@@ -141,8 +141,16 @@ async def api_session(agent_id: str, session_id: str):
 
 @blueprint.get("/api/sessions/<agent_id>/<path:session_key>/transcript")
 async def api_transcript(agent_id: str, session_key: str):
+    """A session's transcript; the session by its key or (as the original allowed) by its session id."""
     require_principal()
     limit = query_int("limit", transcript.DEFAULT_LIMIT, 1, transcript.MAX_LIMIT)
+    if ":" not in session_key:  # a session id, or a key such as "global"
+        try:
+            found = await _from_gateway(lambda gateway: lookup.find_session(gateway, agent_id, session_key))
+            session_key = found["sessionKey"]
+        except ApiError as error:
+            if error.status != 404:
+                raise
     history = await _from_gateway(lambda gateway: transcript.history(gateway, session_key, limit))
     start = await current_db().one("agents.session_start", session_key=session_key)
     return {"agentId": agent_id, **history, "startedBy": started_by(start),
