@@ -20,6 +20,7 @@ from .gateway.client import GatewayClient
 from .gateway.state import GatewayState
 from .live import Hub
 from .paths import SQL_QUERIES, STATIC, TEMPLATES
+from .signed_session import SignedSessionInterface
 from .templating import App
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -38,6 +39,7 @@ def create_app(config: Config | None = None) -> Quart:
         TEMPLATES_AUTO_RELOAD=not config.is_production,
         JSON_SORT_KEYS=False,
     )
+    app.session_interface = SignedSessionInterface()
     app.json.sort_keys = False
 
     db = Database(config.database_url, QueryCatalog.load(SQL_QUERIES, "sqlite" if config.is_sqlite else "postgres"))

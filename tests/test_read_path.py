@@ -46,3 +46,20 @@ async def test_reads_write_nothing_for_tokens_and_browsers(app, admin, api_token
             assert response.status_code == 200, path
     assert writes == []
     assert app.extensions["activity"].pending == 2  # both uses noted, for the next flush
+
+
+async def test_cookie_serializers_are_built_once(app, admin, monkeypatch):
+    """Quart and quart-auth would build (and self-test) an itsdangerous serializer on every request
+    (signed_session.py)."""
+    import itsdangerous
+
+    built = []
+    real_init = itsdangerous.URLSafeTimedSerializer.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(type(self).__name__)
+        real_init(self, *args, **kwargs)
+    monkeypatch.setattr(itsdangerous.URLSafeTimedSerializer, "__init__", counting_init)
+    for _ in range(5):
+        assert (await admin.get("/api/auth/me")).status_code == 200  # a signed-in browser: both cookies
+    assert len(built) <= 2

@@ -20,6 +20,7 @@ from quart_auth import AuthUser, QuartAuth, current_user, login_user, logout_use
 from ..db import DatabaseUnavailable, current_db
 from ..errors import ApiError, wants_json
 from ..hosts import HostPolicy, hostname_of
+from ..signed_session import auth_serializer
 from ..incoming import incoming
 from . import csrf, sessions
 from .principal import Principal, client_ip, log_refusal
@@ -179,7 +180,7 @@ def install(app: Quart) -> None:
         QUART_AUTH_DURATION=int(sessions.SESSION_LIFETIME / timedelta(seconds=1)),
         QUART_AUTH_SALT="clawtrol-session",
     )
-    QuartAuth(app)
+    QuartAuth(app, serializer_class=auth_serializer)
     # Per client (ratelimit.client_key): 20 bad bearer tokens per 5 minutes, 10 failed sign-ins per 10 minutes.
     app.extensions["token_failures"] = FailureLimiter(max_failures=20, window_seconds=300)
     app.extensions["signin_failures"] = FailureLimiter(max_failures=10, window_seconds=600)
