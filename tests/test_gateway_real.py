@@ -16,6 +16,7 @@ from clawtrol.gateway.identity import KEY_FILE_NAME
 from clawtrol.gateway.state import GatewayState
 
 from .conftest import make_environ, sign_in_as
+from .gateway_fixtures import eventually
 from .real_gateway import RealGateway
 
 
@@ -261,3 +262,39 @@ async def test_gateway_restart_reconnects_and_resyncs(real_gateway, gateway_app)
             break
         await asyncio.sleep(0.05)
     assert (await db.one("approvals.get", id="lost-in-restart"))["status"] == "closed"
+
+
+async def test_the_originals_agent_routes_on_the_real_gateway(gateway_app):
+    """GET /api/agents/:id and /:id/history, one session, subagents, the model through sessions.patch and
+    DELETE through sessions.delete, against the real gateway's answers (issue #17)."""
+    admin = await sign_in_as(gateway_app, "ada", "admin")
+    task = await (await admin.post("/api/tasks", json={"title": "Parity on the real gateway"})).get_json()
+    key = (await (await admin.post("/api/agents/spawn", json={"taskId": task["id"]})).get_json())["childSessionKey"]
+    agent = await (await admin.get("/api/agents/main")).get_json()
+    assert agent["id"] == "main" and agent["mainSession"] == "agent:main:main"
+    async def described_session():  # chat.send answers before the session's row is stored
+        response = await admin.get(f"/api/agents/{key}")
+        return await response.get_json() if response.status_code == 200 else None
+    described = await eventually(described_session, 30)
+    assert described["id"] == key and described["sessionId"]
+    by_id = await (await admin.get(f"/api/sessions/main/{described['sessionId']}")).get_json()
+    assert by_id["sessionKey"] == key and by_id["taskId"] == task["id"]
+    assert (await admin.get("/api/agents/agent:main:no-such-session")).status_code == 404
+    history = await admin.get(f"/api/agents/{key}/history")
+    assert history.status_code == 200 and (await history.get_json())["sessionKey"] == key
+    assert (await admin.get("/api/agents/subagents")).status_code == 200
+
+    changed = await admin.patch(f"/api/agents/{key}/model", json={"model": "anthropic/claude-sonnet-4-5"})
+    assert changed.status_code == 200, await changed.get_json()
+    assert (await changed.get_json())["resolvedModel"] == "claude-sonnet-4-5"
+    after = await (await admin.get(f"/api/agents/{key}")).get_json()
+    assert after["model"] == "claude-sonnet-4-5" and after["provider"] == "anthropic"
+    # A model the gateway cannot run is its INVALID_REQUEST, answered as a 400 on `model`.
+    refused = await admin.patch(f"/api/agents/{key}/model", json={"model": "openai/gpt-6-astra"})
+    assert refused.status_code == 400 and (await refused.get_json())["field"] == "model"
+
+    deleted = await admin.delete(f"/api/agents/{key}")
+    assert deleted.status_code == 200, await deleted.get_json()
+    assert (await admin.get(f"/api/agents/{key}")).status_code == 404
+    main = await admin.delete("/api/agents/main")  # nothing has run in agent:main:main on this gateway yet
+    assert main.status_code == 404 and await main.get_json() == {"error": "Session not found"}
