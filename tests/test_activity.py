@@ -111,3 +111,17 @@ async def test_the_overview_shows_posted_events_beside_the_audit_trail(admin, me
     # newest first: the posted event came after the task
     assert activity.index("qa: Tests failed") < activity.index("Audited task")
     assert "posted error activity" not in activity  # the event is listed once, not again as its audit entry
+
+
+async def test_a_large_event_is_broadcast_cut_short_and_stored_whole(app, admin):
+    big = {"type": "file", "message": "é" * 5000, "details": {"diff": "+" * 9000}}
+    queue = app.extensions["hub"].subscribe()
+    try:
+        event = await (await admin.post("/api/activity", json=big)).get_json()
+        live = await next_of_type(queue, "activity")  # on PostgreSQL it crossed NOTIFY's 8000-byte limit
+    finally:
+        app.extensions["hub"].unsubscribe(queue)
+    assert live["payload"]["id"] == event["id"] and live["payload"]["truncated"] is True
+    assert live["payload"]["details"] is None and live["payload"]["message"] == "é" * 300
+    [stored] = (await (await admin.get("/api/activity")).get_json())["events"]
+    assert stored["message"] == "é" * 5000 and stored["details"] == {"diff": "+" * 9000} and "truncated" not in stored

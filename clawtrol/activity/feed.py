@@ -28,6 +28,8 @@ SERVER_FIELDS = ("id", "timestamp")  # the original's clients may send them; the
 MAX_DETAILS = 10_000  # characters of details as JSON
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
+LIVE_SIZE = 4000  # characters of a live event's JSON; PostgreSQL NOTIFY carries at most 8000 bytes
+LIVE_MESSAGE = 300
 
 
 def _choice(body: dict, field: str, choices: tuple[str, ...], default: str | None = None) -> str:
@@ -75,6 +77,15 @@ def describe(event: dict) -> str:
     return f"{who}: {text}"
 
 
+def live(event: dict) -> dict:
+    """The event as broadcast: a large one without its details and with its message cut short, marked
+    `truncated` (GET /api/activity has it whole)."""
+    if len(json.dumps(event)) <= LIVE_SIZE:
+        return event
+    message = event["message"]
+    return {**event, "details": None, "message": message[:LIVE_MESSAGE] if message else message, "truncated": True}
+
+
 async def post(db: Database, hub: Hub, principal: Principal, actor: Actor, body: dict) -> dict:
     """Store, audit and publish an event (the caller has checked the role: members and up)."""
     row = validate(body)
@@ -86,7 +97,7 @@ async def post(db: Database, hub: Hub, principal: Principal, actor: Actor, body:
         await audit.record(db, actor, "activity.posted", "activity", event_id,
                            {"type": row["type"], "severity": row["severity"], "message": (row["message"] or "")[:200]})
     event = to_json(stored)
-    await hub.publish("activity", {**event, "actor": actor.label, "actorId": principal.id})
+    await hub.publish("activity", {**live(event), "actor": actor.label, "actorId": principal.id})
     return event
 
 

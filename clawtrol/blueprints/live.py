@@ -2,7 +2,7 @@
 
 Server → client: `{type: "connected", timestamp, gatewayConnected}` on connect, `{type: "subscribed",
 channels, gatewayConnected}` in reply to `{type: "subscribe", channels}`, then every event as
-`{type, payload, timestamp}` (task.created, task.updated, task.deleted, comment.*, approval.*).
+`{type, payload, timestamp}` (task.created, task.updated, task.deleted, comment.*, approval.*, activity).
 
 A socket lives only as long as its credentials: the hub closes it within a second of a token revoke,
 sign-out, deactivation, deletion (close code 4401) or role change (4403: reconnect to get the new role),
