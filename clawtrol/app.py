@@ -8,6 +8,8 @@ import time
 from quart import Quart, g, url_for
 
 from . import __version__, errors, formatting, payload, proxy, security
+from .agents.health import HealthTracker
+from .agents.health_poller import HealthPoller
 from .agents.usage import UsagePuller
 from .approvals.sync import ApprovalSync
 from .auth import guard
@@ -49,6 +51,9 @@ def create_app(config: Config | None = None) -> Quart:
     hub = app.extensions["hub"] = Hub(db, config.database_url)
     approvals = app.extensions["approvals"] = ApprovalSync(db, hub, gateway)
     usage = app.extensions["usage"] = UsagePuller(db, hub, gateway)
+    health = app.extensions["agent_health"] = HealthTracker(config.stall_minutes, connected=lambda: gateway.connected)
+    health_poller = app.extensions["agent_health_poller"] = HealthPoller(db, hub, gateway, health)
+    app.add_template_global(health.session_state, "session_health")  # a dict lookup per board card
     activity = app.extensions["activity"] = Activity(db)
     token_cache = app.extensions["token_cache"] = TokenCache()
     hub.on_revocation(token_cache.clear)
@@ -60,6 +65,7 @@ def create_app(config: Config | None = None) -> Quart:
         await hub.start()
         await approvals.start()
         await usage.start()
+        await health_poller.start()
         await activity.start()
         await gateway.start()  # connects in the background; the app works (degraded) while the gateway is down
 
@@ -68,6 +74,7 @@ def create_app(config: Config | None = None) -> Quart:
         await gateway.stop()
         await approvals.stop()
         await usage.stop()
+        await health_poller.stop()
         await activity.stop()  # the last token and session use times
         await hub.stop()  # release the LISTEN connection first, or shutdown waits on it
         await db.disconnect()

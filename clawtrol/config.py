@@ -64,6 +64,8 @@ class Config:
     session_idle_hours: int = 12
     # The main agent session POST /api/message talks to (clawtrol/agents/main_session.py).
     main_session_key: str = DEFAULT_MAIN_SESSION
+    # A run in progress with no activity for this long is stalled (clawtrol/agents/health.py).
+    stall_minutes: int = 10
 
     @property
     def is_sqlite(self) -> bool:
@@ -245,6 +247,8 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | Path | No
         problems.append(f"MAIN_SESSION_KEY: an OpenClaw session key such as {DEFAULT_MAIN_SESSION} (no spaces or "
                         f"slashes, at most 200 characters), got {main_session_key[:60]!r}")
 
+    stall_minutes = _parse_int("STALL_MINUTES", get("STALL_MINUTES", "10"), 1, 1440, problems)
+
     log_level = get("LOG_LEVEL", "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"LOG_LEVEL: must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
@@ -280,4 +284,5 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | Path | No
         allowed_hosts=allowed_hosts,
         session_idle_hours=session_idle_hours,
         main_session_key=main_session_key,
+        stall_minutes=stall_minutes,
     )

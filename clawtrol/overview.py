@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from . import audit
 from .activity import feed
+from .agents.health import HealthTracker
 from .approvals.service import pending_count
 from .costs import report
 from .clock import iso, now_iso, utcnow
@@ -30,7 +31,7 @@ def reasons(task: dict, now: str) -> list[str]:
     return found
 
 
-async def build(db: Database) -> dict:
+async def build(db: Database, health: HealthTracker | None = None) -> dict:
     now = now_iso()
     totals = await db.one("overview.totals", since=iso(utcnow() - timedelta(days=7)))
     counts = {row["status"]: row["n"] for row in await db.all(
@@ -47,7 +48,16 @@ async def build(db: Database) -> dict:
         "peak": max(counts.values(), default=0),
         "attention": [{**task, "reasons": reasons(task, now)} for task in attention],
         "activity": await recent_activity(db),
+        "stalled": await stalled_sessions(db, health) if health is not None else [],
     }
+
+
+async def stalled_sessions(db: Database, health: HealthTracker) -> list[dict]:
+    """Stalled agent sessions (from the health cache), each with the task linked to it, if any."""
+    stalled = health.stalled()[:ATTENTION_LIMIT]
+    keys = [session["sessionKey"] for session in stalled]
+    tasks = {row["session_key"]: row for row in await db.all("agents.tasks_for_sessions", keys=keys)} if keys else {}
+    return [{**session, "task": tasks.get(session["sessionKey"])} for session in stalled]
 
 
 async def recent_activity(db: Database, limit: int = ACTIVITY_LIMIT) -> list[dict]:

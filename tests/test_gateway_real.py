@@ -298,3 +298,34 @@ async def test_the_originals_agent_routes_on_the_real_gateway(gateway_app):
     assert (await admin.get(f"/api/agents/{key}")).status_code == 404
     main = await admin.delete("/api/agents/main")  # nothing has run in agent:main:main on this gateway yet
     assert main.status_code == 404 and await main.get_json() == {"error": "Session not found"}
+
+
+async def test_agent_health_fields_and_a_failed_run_on_the_real_gateway(gateway_app):
+    """The sessions.list fields agent health relies on exist in the real gateway's rows, and a run that fails
+    (this gateway has no model credentials) makes the session and its agent `error` (issue #15)."""
+    admin = await sign_in_as(gateway_app, "ada", "admin")
+    gateway = gateway_app.extensions["gateway"]
+    poller = gateway_app.extensions["agent_health_poller"]
+    task = await (await admin.post("/api/tasks", json={"title": "Health on the real gateway"})).get_json()
+    key = (await (await admin.post("/api/agents/spawn", json={"taskId": task["id"]})).get_json())["childSessionKey"]
+
+    async def finished_row():
+        listed = await gateway.request("sessions.list", {"limit": 100})
+        found = [row for row in listed["sessions"] if row["key"] == key]
+        return found[0] if found and found[0].get("hasActiveRun") is False and found[0].get("status") else None
+    row = await eventually(finished_row, 60)
+    print({name: row.get(name) for name in ("status", "hasActiveRun", "updatedAt", "lastActivityAt", "lastRunId",
+                                            "lastRunError", "abortedLastRun", "inputTokens", "totalTokens")})
+    assert isinstance(row["updatedAt"], int) and row["updatedAt"] > 0
+    assert isinstance(row["hasActiveRun"], bool) and row["agentId"] == "main"
+    assert row["status"] in ("done", "failed", "killed", "timeout")
+    assert "totalTokens" in row and "lastRunId" in row
+
+    assert row["status"] == "failed" and row["lastRunError"]  # no credentials: the run fails before a reply
+
+    await poller.poll()
+    sessions = {s["sessionKey"]: s for s in (await (await admin.get("/api/sessions/main")).get_json())["sessions"]}
+    assert sessions[key]["health"] == "error"
+    roster = await (await admin.get("/api/agents/roster")).get_json()
+    [main] = [agent for agent in roster["agents"] if agent["id"] == "main"]
+    assert main["health"] in ("error", "idle")  # error when this session is main's latest

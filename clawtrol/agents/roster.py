@@ -97,25 +97,27 @@ async def roster(gateway: GatewayClient) -> list[dict]:
     listed = await list_agents(gateway)
     sessions = await list_sessions(gateway, limit=ROSTER_SESSIONS)
     now_ms = int(time.time() * 1000)
-    members = []
-    for agent in listed["agents"]:
-        own = [s for s in sessions if s["agentId"] == agent["id"]]
-        latest = own[0] if own else None
-        running = any(s["running"] for s in own)
-        last_active = latest["updatedAt"] if latest else None
-        identity = agent.get("identity") if isinstance(agent.get("identity"), dict) else {}
-        members.append({
-            "id": agent["id"],
-            "name": identity.get("name") or agent.get("name") or agent["id"],
-            "emoji": identity.get("emoji"),
-            "fullName": agent.get("name"),
-            "model": model_name(agent.get("model")),
-            "workspace": agent.get("workspace"),
-            "isDefault": agent["id"] == listed["defaultId"],
-            "status": status_for(last_active, running, now_ms),
-            "lastActive": last_active,
-            "activeSession": latest["sessionKey"] if latest else None,
-            "sessionCount": len(own),
-            "running": running,
-        })
-    return members
+    return [member_json(agent, listed["defaultId"], [s for s in sessions if s["agentId"] == agent["id"]], now_ms)
+            for agent in listed["agents"]]
+
+
+def member_json(agent: dict, default_id: str | None, own: list[dict], now_ms: int | None = None) -> dict:
+    """One roster entry from an agents.list agent and its sessions (newest first)."""
+    latest = own[0] if own else None
+    running = any(s["running"] for s in own)
+    last_active = latest["updatedAt"] if latest else None
+    identity = agent.get("identity") if isinstance(agent.get("identity"), dict) else {}
+    return {
+        "id": agent["id"],
+        "name": identity.get("name") or agent.get("name") or agent["id"],
+        "emoji": identity.get("emoji"),
+        "fullName": agent.get("name"),
+        "model": model_name(agent.get("model")),
+        "workspace": agent.get("workspace"),
+        "isDefault": agent["id"] == default_id,
+        "status": status_for(last_active, running, now_ms),
+        "lastActive": last_active,
+        "activeSession": latest["sessionKey"] if latest else None,
+        "sessionCount": len(own),
+        "running": running,
+    }

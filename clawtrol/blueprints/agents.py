@@ -9,6 +9,7 @@ from quart import Blueprint, current_app, render_template, request
 
 from ..agents import control, lookup, roster, transcript, work
 from ..agents.associations import agent_of
+from ..agents.health import HealthTracker
 from ..agents.authority import over_session, started_by
 from ..auth.principal import current_actor, current_principal, require_principal
 from ..db import current_db
@@ -24,6 +25,18 @@ blueprint = Blueprint("agents", __name__)
 
 def _gateway() -> GatewayClient:
     return current_app.extensions["gateway"]
+
+
+def _health() -> HealthTracker:
+    return current_app.extensions["agent_health"]
+
+
+async def _roster(gateway: GatewayClient) -> list[dict]:
+    return _health().annotate_agents(await roster.roster(gateway))
+
+
+async def _sessions(gateway: GatewayClient, agent_id: str | None, limit: int) -> list[dict]:
+    return _health().annotate_sessions(await roster.list_sessions(gateway, agent_id, limit))
 
 
 async def _from_gateway(call):
@@ -58,14 +71,16 @@ async def _page(template: str, load, **context):
 @blueprint.get("/agents")
 async def roster_page():
     async def load():
-        return {"agents": await _from_gateway(roster.roster)}
-    return await _page("agents/roster.html", load, agents=[])
+        return {"agents": await _from_gateway(_roster)}
+    # while the gateway is down: the agents of the last poll, offline
+    return await _page("agents/roster.html", load, agents=_health().last_roster(),
+                       stall_minutes=current_app.config["CLAWTROL"].stall_minutes)
 
 
 @blueprint.get("/agents/<agent_id>")
 async def agent_page(agent_id: str):
     async def load():
-        sessions = await _from_gateway(lambda gateway: roster.list_sessions(gateway, agent_id))
+        sessions = await _from_gateway(lambda gateway: _sessions(gateway, agent_id, roster.AGENT_SESSIONS))
         return {"sessions": sessions, "tasks": await _linked_tasks(sessions)}
     return await _page("agents/sessions.html", load, agent_id=agent_id, sessions=[], tasks={})
 
@@ -82,7 +97,8 @@ async def session_page(session_key: str):
     parts = session_key.split(":")  # agent:<agentId>:<name>
     agent_id = parts[1] if len(parts) >= 3 and parts[0] == "agent" else None
     return await _page("agents/transcript.html", load, session_key=session_key, task=task, history=None,
-                       authority=authority, started_by=started_by(start), agent_id=agent_id)
+                       authority=authority, started_by=started_by(start), agent_id=agent_id,
+                       health=_health().session_state(session_key))
 
 
 @blueprint.post("/sessions/<path:session_key>/message")
@@ -106,13 +122,13 @@ async def message_form(session_key: str):
 @blueprint.get("/api/agents/roster")
 async def api_roster():
     require_principal()
-    return {"agents": await _from_gateway(roster.roster)}
+    return {"agents": await _from_gateway(_roster)}
 
 
 @blueprint.get("/api/agents")
 async def api_sessions_all():
     require_principal()
-    sessions = await _from_gateway(lambda gateway: roster.list_sessions(gateway, None, roster.ROSTER_SESSIONS))
+    sessions = await _from_gateway(lambda gateway: _sessions(gateway, None, roster.ROSTER_SESSIONS))
     return {"sessions": sessions, "count": len(sessions)}
 
 
@@ -120,7 +136,7 @@ async def api_sessions_all():
 async def api_agent_sessions(agent_id: str):
     require_principal()
     limit = query_int("limit", roster.AGENT_SESSIONS, 1, roster.ROSTER_SESSIONS)
-    sessions = await _from_gateway(lambda gateway: roster.list_sessions(gateway, agent_id, limit))
+    sessions = await _from_gateway(lambda gateway: _sessions(gateway, agent_id, limit))
     tasks = await _linked_tasks(sessions)
     for session in sessions:
         linked = tasks.get(session["sessionKey"])
@@ -136,7 +152,7 @@ async def api_session(agent_id: str, session_id: str):
     linked = (await _linked_tasks([session])).get(session["sessionKey"])
     start = await current_db().one("agents.session_start", session_key=session["sessionKey"])
     return {**session, "agentId": session["agentId"] or agent_id, "taskId": linked["id"] if linked else None,
-            "startedBy": started_by(start)}
+            "startedBy": started_by(start), "health": _health().describe_session(session)}
 
 
 @blueprint.get("/api/sessions/<agent_id>/<path:session_key>/transcript")
@@ -189,7 +205,12 @@ async def api_subagents():
 async def api_agent(agent_id: str):
     """A roster agent by id, or (as the original) a session by its key."""
     require_principal()
-    return await _from_gateway(lambda gateway: lookup.agent(gateway, agent_id))
+    found = await _from_gateway(lambda gateway: lookup.agent(gateway, agent_id))
+    if isinstance(found.get("session"), dict):  # a session by its key
+        found["health"] = found["session"]["health"] = _health().describe_session(found["session"])
+    else:
+        found["health"] = _health().agent_state(found["id"])
+    return found
 
 
 @blueprint.get("/api/agents/<agent_id>/history")

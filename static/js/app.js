@@ -46,6 +46,8 @@
         return who + " updated '" + title + "'";
       }
       case "comment.created": return who + " commented on '" + title + "'";
+      case "agent.stalled": return "Agent session stalled: " + shorten(p.label || p.sessionKey) +
+        " (no activity for " + Math.floor((p.quietMs || 0) / 60000) + " min)";
       case "approval.requested": return "Approval requested: " + shorten((p.approval || {}).command);
       case "approval.resolved": {
         const verb = {"allow-once": "allowed once", "allow-always": "allowed always", "deny": "denied"}[p.decision] || "decided";
