@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from typing import Awaitable, Callable
 
 from .clock import new_id, now_iso
 from .db import Database
@@ -27,6 +28,16 @@ class Actor:
 
 SYSTEM = Actor(kind="system", label="system")
 
+Watcher = Callable[[Database, Actor, str, "str | None", "str | None", "dict | None"], Awaitable[None]]
+_watchers: list[Watcher] = []
+
+
+def watch(watcher: Watcher) -> None:
+    """Also run `watcher(db, actor, action, entity_type, entity_id, details)` for every entry, inside the same
+    transaction (the webhook outbox, clawtrol/webhooks/outbox.py). Registering one twice is harmless."""
+    if watcher not in _watchers:
+        _watchers.append(watcher)
+
 
 async def record(db: Database, actor: Actor, action: str, entity_type: str | None = None,
                  entity_id: str | None = None, details: dict | None = None) -> str:
@@ -46,6 +57,8 @@ async def record(db: Database, actor: Actor, action: str, entity_type: str | Non
         user_agent=(actor.user_agent or "")[:300] or None,
         created_at=now_iso(),
     )
+    for watcher in _watchers:
+        await watcher(db, actor, action, entity_type, entity_id, details)
     return audit_id
 
 
@@ -119,6 +132,13 @@ def describe(entry: dict) -> str:
         "agent.model_changed": lambda: f"{who} changed the model of session {entry['entity_id']} from "
                                        f"{d.get('from') or 'the default'} to {d.get('to')}",
         "agent.session_deleted": lambda: f"{who} deleted session {entry['entity_id']}",
+        "approval.auto_resolved": lambda: f"rule '{d.get('rule')}' decided {d.get('decision')}: {d.get('command')}",
+        "approval_rule.reordered": lambda: f"{who} reordered the approval rules",
+        "webhook.created": lambda: f"{who} added a webhook to {d.get('url')}",
+        "webhook.updated": lambda: f"{who} changed the webhook to {d.get('url')}",
+        "webhook.deleted": lambda: f"{who} deleted the webhook to {d.get('url')}",
+        "webhook.tested": lambda: f"{who} sent a test event to {d.get('url')}",
+        "webhook.redelivered": lambda: f"{who} queued {d.get('event')} delivery {d.get('deliveryId')} again",
     }
     if action in sentences:
         return sentences[action]()

@@ -111,6 +111,8 @@ def to_json(row: dict, now: datetime | None = None) -> dict:
         "expiresInSec": seconds_left(row, now),
         "decision": row.get("decision"),
         "resolvedBy": row.get("decided_by_label"),
+        "automatic": row.get("decided_by_rule") is not None,  # decided by an approval rule (resolvedBy names it)
+        "ruleId": row.get("decided_by_rule"),
         "resolvedAt": row.get("decided_at") if not deciding else None,
         "deciding": deciding,
     }

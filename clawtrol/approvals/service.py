@@ -106,20 +106,32 @@ async def resolve(db: Database, hub: Hub, gateway: GatewayClient, sync: "Approva
     if not claimed:
         raise _conflict(await db.one("approvals.get", id=approval_id) or row)
     try:
-        await gateway.request("exec.approval.resolve", {"id": approval_id, "decision": decision},
-                              timeout=RESOLVE_TIMEOUT)
+        confirmed = await send_claimed(db, gateway, sync, row, decision, now, actor, "approval.resolved")
     except GatewayError as error:
-        await db.changed("approvals.release", id=approval_id, claimed_at=now, now=now_iso())
-        sync.schedule_resync()  # the gateway may have decided it anyway, or dropped it: ask what it still has
         raise answers.failure(error, STAYS_PENDING, "refused the decision") from None
-
-    async with db.transaction():
-        confirmed = await db.changed("approvals.confirm", id=approval_id, claimed_at=now, now=now_iso())
-        if confirmed:
-            await audit.record(db, actor, "approval.resolved", "approval", approval_id, {
-                "decision": decision, "command": row["command"][:500], "agentId": row.get("agent_id"),
-                "sessionKey": row.get("session_key"), "taskId": row.get("linked_task_id")})
     if not confirmed:  # the claim went stale and someone else took over meanwhile
         raise _conflict(await db.one("approvals.get", id=approval_id) or row)
     await publish(db, hub, "approval.resolved", approval_id, actor)
     return {"success": True, "id": approval_id, "decision": decision}
+
+
+async def send_claimed(db: Database, gateway: GatewayClient, sync: "ApprovalSync", row: dict, decision: str,
+                       claimed_at: str, actor: Actor, action: str, details: dict | None = None) -> bool:
+    """Send a claimed decision to the gateway, then confirm it with its audit entry (`action`) in one
+    transaction. If the gateway does not take it the claim is released and the GatewayError raised. False
+    when the claim had gone stale and someone else took over meanwhile."""
+    approval_id = row["id"]
+    try:
+        await gateway.request("exec.approval.resolve", {"id": approval_id, "decision": decision},
+                              timeout=RESOLVE_TIMEOUT)
+    except GatewayError:
+        await db.changed("approvals.release", id=approval_id, claimed_at=claimed_at, now=now_iso())
+        sync.schedule_resync()  # the gateway may have decided it anyway, or dropped it: ask what it still has
+        raise
+    async with db.transaction():
+        confirmed = await db.changed("approvals.confirm", id=approval_id, claimed_at=claimed_at, now=now_iso())
+        if confirmed:
+            await audit.record(db, actor, action, "approval", approval_id, {
+                "decision": decision, "command": row["command"][:500], "agentId": row.get("agent_id"),
+                "sessionKey": row.get("session_key"), "taskId": row.get("linked_task_id"), **(details or {})})
+    return bool(confirmed)

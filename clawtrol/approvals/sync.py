@@ -19,8 +19,10 @@ from ..clock import now_iso
 from ..db import Database, DatabaseUnavailable
 from ..gateway.client import GatewayClient, GatewayError, GatewayEvent
 from ..live import Hub
+from ..policies.decide import Claim, claim_if_decided
+from ..webhooks import outbox as webhooks_outbox
 from .model import DECISIONS, NotAnApproval, from_gateway
-from .service import publish, stale_before
+from .service import publish, send_claimed, stale_before
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +62,38 @@ class ApprovalSync:
         except NotAnApproval as reason:
             log.warning("ignored an exec approval the gateway sent without %s", reason)
             return False
+        claim = None
         async with self.db.transaction():
             inserted = await self.db.changed("approvals.insert", **row)
             if inserted:
+                claim = await claim_if_decided(self.db, row["id"])  # the rules, before anyone sees it
                 await audit.record(self.db, GATEWAY, "approval.requested", "approval", row["id"], {
                     "command": row["command"][:500], "agentId": row["agent_id"], "sessionKey": row["session_key"],
-                    "host": row["host"], "expiresAt": row["expires_at"]})
-        if inserted:
+                    "host": row["host"], "expiresAt": row["expires_at"],
+                    **({"ruleId": claim.rule.id, "rule": claim.rule.name} if claim else {})})
+        if not inserted:
+            return False
+        if claim is None or not await self.decide_by_rule(claim):
             await publish(self.db, self.hub, "approval.requested", row["id"], GATEWAY)
-        return bool(inserted)
+        return True
+
+    async def decide_by_rule(self, claim: Claim) -> bool:
+        """Send a rule's decision through the same path as a person's (approvals/service.py). False if the
+        gateway did not take it: the claim is released and the approval waits for a person."""
+        row = await self.db.one("approvals.get", id=claim.approval_id)
+        try:
+            confirmed = await send_claimed(self.db, self.gateway, self, row, claim.decision, claim.claimed_at,
+                                           claim.actor, "approval.auto_resolved",
+                                           {"ruleId": claim.rule.id, "rule": claim.rule.name})
+        except GatewayError as error:
+            log.warning("the gateway did not take an approval rule's decision; a person decides instead: %s", error,
+                        extra={"approval": claim.approval_id, "rule": claim.rule.name})
+            async with self.db.transaction():
+                await webhooks_outbox.approval_left_to_a_person(self.db, claim.approval_id)
+            return False
+        if confirmed:
+            await publish(self.db, self.hub, "approval.resolved", claim.approval_id, claim.actor)
+        return True
 
     async def on_resolved(self, event: GatewayEvent) -> None:
         """A decision the gateway reports. Decisions taken through this app are already claimed and are

@@ -6,6 +6,7 @@
 -- A decision is taken in two steps: `claim` marks the row with the decision and who took it (decided_at set,
 -- status still pending) before the gateway is asked; `confirm` makes it resolved once the gateway accepted,
 -- `release` undoes the claim if it did not. A claim older than :stale_before (its process died) no longer counts.
+-- A rule's automatic decision takes the same claim, then names itself on it (approval_rules.mark_claim).
 
 -- name: pending_count
 SELECT count(*) FROM approvals WHERE status = 'pending' AND (expires_at IS NULL OR expires_at > :now)
@@ -36,7 +37,7 @@ RETURNING id
 -- name: claim
 UPDATE approvals
 SET decision = :decision, decided_by = :user_id, decided_by_token = :token_id, decided_by_label = :label,
-    decided_at = :now, updated_at = :now
+    decided_by_rule = NULL, decided_at = :now, updated_at = :now
 WHERE id = :id AND status = 'pending' AND (decided_at IS NULL OR decided_at < :stale_before)
   AND (expires_at IS NULL OR expires_at > :now)
 RETURNING id
@@ -48,16 +49,16 @@ RETURNING id
 
 -- name: release
 UPDATE approvals
-SET decision = NULL, decided_by = NULL, decided_by_token = NULL, decided_by_label = NULL, decided_at = NULL,
-    updated_at = :now
+SET decision = NULL, decided_by = NULL, decided_by_token = NULL, decided_by_label = NULL,
+    decided_by_rule = NULL, decided_at = NULL, updated_at = :now
 WHERE id = :id AND status = 'pending' AND decided_at = :claimed_at
 RETURNING id
 
 -- name: resolved_elsewhere
 -- The gateway reports a decision taken outside this app (OpenClaw's own UI, another dashboard).
 UPDATE approvals
-SET status = 'resolved', decision = :decision, decided_by_label = :label, decided_at = :now,
-    gateway_ack_at = :now, updated_at = :now
+SET status = 'resolved', decision = :decision, decided_by_label = :label, decided_by_rule = NULL,
+    decided_at = :now, gateway_ack_at = :now, updated_at = :now
 WHERE id = :id AND status = 'pending' AND (decided_at IS NULL OR decided_at < :stale_before)
 RETURNING id
 

@@ -1,0 +1,1 @@
+"""Approval policies: ordered rules that decide routine exec approvals before a person sees them."""
