@@ -7,7 +7,7 @@ import time
 
 from quart import Quart, g, url_for
 
-from . import __version__, errors, formatting, payload, proxy, security
+from . import __version__, audit, errors, formatting, payload, proxy, security
 from .agents.health import HealthTracker
 from .agents.health_poller import HealthPoller
 from .agents.usage import UsagePuller
@@ -24,6 +24,8 @@ from .live import Hub
 from .paths import SQL_QUERIES, STATIC, TEMPLATES
 from .signed_session import SignedSessionInterface
 from .templating import App
+from .webhooks import outbox as webhook_outbox
+from .webhooks.sender import WebhookSender
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -55,6 +57,8 @@ def create_app(config: Config | None = None) -> Quart:
     health_poller = app.extensions["agent_health_poller"] = HealthPoller(db, hub, gateway, health)
     app.add_template_global(health.session_state, "session_health")  # a dict lookup per board card
     activity = app.extensions["activity"] = Activity(db)
+    webhooks = app.extensions["webhook_sender"] = WebhookSender(db, config.public_url)
+    audit.watch(webhook_outbox.from_audit)  # audited changes queue their webhook deliveries
     token_cache = app.extensions["token_cache"] = TokenCache()
     hub.on_revocation(token_cache.clear)
     app.extensions["started_at"] = time.monotonic()
@@ -67,6 +71,7 @@ def create_app(config: Config | None = None) -> Quart:
         await usage.start()
         await health_poller.start()
         await activity.start()
+        await webhooks.start()
         await gateway.start()  # connects in the background; the app works (degraded) while the gateway is down
 
     @app.after_serving
@@ -76,6 +81,7 @@ def create_app(config: Config | None = None) -> Quart:
         await usage.stop()
         await health_poller.stop()
         await activity.stop()  # the last token and session use times
+        await webhooks.stop()
         await hub.stop()  # release the LISTEN connection first, or shutdown waits on it
         await db.disconnect()
 
