@@ -316,3 +316,31 @@ async def test_an_expired_or_disabled_rule_decides_nothing(connected, fake, db, 
     row = await stored(db, record["id"], "pending")
     assert row["decided_by_rule"] is None
     assert (await (await admin.post("/api/approval-rules/test", json={"command": "ls"})).get_json())["rule"] is None
+
+
+async def test_the_rule_book_reads_the_rules_again_only_when_they_changed(admin, db):
+    from clawtrol.policies.decide import RuleBook
+
+    book = RuleBook(db)
+    assert await book.rules(now_iso()) == []
+    rule = await make_rule(admin, name="a", action="deny", commandPattern="a*")
+    kept = await book.rules(now_iso())
+    assert [r.name for r in kept] == ["a"] and await book.rules(now_iso()) is kept  # unchanged: not read again
+    await admin.patch(f"/api/approval-rules/{rule['id']}", json={"commandPattern": "b*"})
+    assert (await book.rules(now_iso()))[0].command_pattern == "b*"
+    other = await make_rule(admin, name="b", action="ask", commandPattern="c*")
+    await admin.post("/api/approval-rules/reorder", json={"ids": [other["id"], rule["id"]]})
+    assert [r.name for r in await book.rules(now_iso())] == ["b", "a"]
+    await admin.delete(f"/api/approval-rules/{other['id']}")
+    assert [r.name for r in await book.rules(now_iso())] == ["a"]
+
+    # a process whose clock is behind the last change still moves the version forward
+    future = "2999-01-01T00:00:00.000Z"
+    row = await db.one("approval_rules.get", id=rule["id"])
+    await db.one("approval_rules.update", id=rule["id"], now=future, **{
+        k: row[k] for k in ("name", "action", "agent_id", "command_pattern", "cwd_prefix", "host", "project_id",
+                            "allow_compound", "enabled", "expires_at")})
+    await book.rules(now_iso())
+    await admin.patch(f"/api/approval-rules/{rule['id']}", json={"enabled": False})
+    assert (await db.one("approval_rules.get", id=rule["id"]))["updated_at"] == "2999-01-01T00:00:00.001Z"
+    assert await book.rules(now_iso()) == []

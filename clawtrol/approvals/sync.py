@@ -19,7 +19,7 @@ from ..clock import now_iso
 from ..db import Database, DatabaseUnavailable
 from ..gateway.client import GatewayClient, GatewayError, GatewayEvent
 from ..live import Hub
-from ..policies.decide import Claim, claim_if_decided
+from ..policies.decide import Claim, RuleBook, claim_if_decided
 from ..webhooks import outbox as webhooks_outbox
 from .model import DECISIONS, NotAnApproval, from_gateway
 from .service import publish, send_claimed, stale_before
@@ -35,6 +35,7 @@ class ApprovalSync:
         self.db = db
         self.hub = hub
         self.gateway = gateway
+        self.rule_book = RuleBook(db)
         self._expiry: asyncio.Task | None = None
         self._resync: asyncio.Task | None = None
         gateway.on_event("exec.approval.requested", self.on_requested)
@@ -66,7 +67,7 @@ class ApprovalSync:
         async with self.db.transaction():
             inserted = await self.db.changed("approvals.insert", **row)
             if inserted:
-                claim = await claim_if_decided(self.db, row["id"])  # the rules, before anyone sees it
+                claim = await claim_if_decided(self.db, self.rule_book, row["id"])  # the rules, before anyone sees it
                 await audit.record(self.db, GATEWAY, "approval.requested", "approval", row["id"], {
                     "command": row["command"][:500], "agentId": row["agent_id"], "sessionKey": row["session_key"],
                     "host": row["host"], "expiresAt": row["expires_at"],

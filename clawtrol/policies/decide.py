@@ -8,6 +8,7 @@ confirms it, as for a person (approvals/service.py)."""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,16 +49,39 @@ async def rules_in_force(db: Database, now: str) -> list[Rule]:
     return [Rule.from_row(row) for row in await db.all("approval_rules.in_force", now=now)]
 
 
-async def verdict_for(db: Database, row: dict, now: str) -> Verdict:
+class RuleBook:
+    """A process's copy of the rules in force, read again only when `approval_rules.version` moved (every rule
+    change moves it), and at least every MAX_AGE seconds whatever it says. Checking the version is one small
+    read; reading 200 rules is ten times that (bench/rules.py). A rule that expires while kept here is
+    skipped by `evaluate`, which checks every rule's expiry."""
+
+    MAX_AGE = 2.0
+
+    def __init__(self, db: Database):
+        self.db = db
+        self._rules: list[Rule] | None = None
+        self._version: tuple | None = None
+        self._read_at = 0.0
+
+    async def rules(self, now: str) -> list[Rule]:
+        stamp = await self.db.one("approval_rules.version")
+        version = (stamp["rules"], stamp["changed"])
+        if self._rules is None or version != self._version or time.monotonic() - self._read_at > self.MAX_AGE:
+            self._rules = await rules_in_force(self.db, now)  # read after the version: never newer than it says
+            self._version, self._read_at = version, time.monotonic()
+        return self._rules
+
+
+async def verdict_for(book: RuleBook, row: dict, now: str) -> Verdict:
     """What the rules say about an approval row (approval_rows: its project is the linked task's)."""
-    verdict = evaluate(await rules_in_force(db, now), Subject.from_approval(row), now)
+    verdict = evaluate(await book.rules(now), Subject.from_approval(row), now)
     if verdict.timed_out:
         log.warning("approval rules took too long to match a command; it is left to a person",
                     extra={"approval": row["id"]})
     return verdict
 
 
-async def claim_if_decided(db: Database, approval_id: str) -> Claim | None:
+async def claim_if_decided(db: Database, book: RuleBook, approval_id: str) -> Claim | None:
     """Inside the transaction that stored the approval: claim it for the first matching rule that allows or
     denies it. None when it is left to a person (no rule, an `ask` rule, a decision the request does not
     offer)."""
@@ -65,7 +89,7 @@ async def claim_if_decided(db: Database, approval_id: str) -> Claim | None:
     now = now_iso()
     if row is None or row["status"] != "pending" or (row.get("expires_at") and row["expires_at"] <= now):
         return None
-    verdict = await verdict_for(db, row, now)
+    verdict = await verdict_for(book, row, now)
     if verdict.rule is None or verdict.action == "ask":
         return None
     if verdict.action not in decisions_of(row):

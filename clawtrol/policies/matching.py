@@ -11,9 +11,9 @@ Safety:
 - a command with a shell control operator (`;` `&` `|` `` ` `` `$(` `>` `<` or a line break) never matches an
   `allow-once` rule unless the rule sets `allowCompound` — `git status; rm -rf ~` is not `git status`;
 - patterns are compiled when a rule is saved (at most MAX_PATTERN characters and MAX_COUNTED counted
-  repetitions; an invalid or too complex one is refused), and
-  matching runs under a time budget (the `regex` module's timeout): a pattern that exceeds it ends the
-  evaluation with "ask", so a slow `deny` pattern can never let a later `allow-once` rule through.
+  repetitions; an invalid or too complex one is refused). Globs cannot backtrack badly; regular expressions
+  run under a time budget (the `regex` module's timeout): one that exceeds it ends the evaluation with "ask",
+  so a slow `deny` pattern can never let a later `allow-once` rule through.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import re
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any, NamedTuple
 
 import regex
 
@@ -47,32 +48,47 @@ def is_regex(text: str) -> bool:
     return len(text) >= 2 and text.startswith("/") and (text.endswith("/") or text.endswith("/i"))
 
 
+@dataclass(frozen=True)
+class Pattern:
+    """A compiled command pattern. Globs run on the standard library's `re` (fnmatch translates them with
+    atomic groups, so they never backtrack badly); regular expressions on `regex`, under a timeout."""
+
+    compiled: Any  # re.Pattern for a glob, regex.Pattern for a regular expression
+    timed: bool
+
+    def matches(self, command: str, timeout: float = MATCH_BUDGET) -> bool:
+        """Whether the pattern matches the whole command; TimeoutError past `timeout` seconds."""
+        if self.timed:
+            return self.compiled.fullmatch(command, timeout=timeout) is not None
+        return self.compiled.fullmatch(command) is not None
+
+
 @lru_cache(maxsize=2048)
-def compile_pattern(text: str) -> regex.Pattern:
-    """The compiled form of a command pattern: `/regex/` or `/regex/i`, else a glob."""
+def compile_pattern(text: str) -> Pattern:
+    """The compiled form of a command pattern: `/regex/` or `/regex/i`, else a glob; BadPattern says why not."""
     if len(text) > MAX_PATTERN:
         raise BadPattern(f"at most {MAX_PATTERN} characters")
     if "\x00" in text:
         raise BadPattern("must not contain NUL characters")
+    if not is_regex(text):
+        if not text.strip():
+            raise BadPattern("an empty pattern")
+        return Pattern(re.compile(fnmatch.translate(text)), timed=False)
     flags = regex.V0
-    if is_regex(text):
-        if text.endswith("/i") and len(text) >= 3:
-            body, flags = text[1:-2], flags | regex.IGNORECASE
-        else:
-            body = text[1:-1]
-        if not body:
-            raise BadPattern("an empty regular expression")
-        counted = _COUNTED.findall(body)
-        if len(counted) > MAX_COUNTED or any(int(n) > MAX_COUNT for pair in counted for n in pair if n):
-            raise BadPattern(f"too complex: at most {MAX_COUNTED} counted repetitions {{n,m}}, "
-                             f"with bounds up to {MAX_COUNT}")
-        try:
-            return regex.compile(body, flags)
-        except (regex.error, OverflowError, RecursionError, ValueError) as exc:
-            raise BadPattern(f"not a valid regular expression ({exc})") from None
-    if not text.strip():
-        raise BadPattern("an empty pattern")
-    return regex.compile(fnmatch.translate(text), flags)
+    if text.endswith("/i") and len(text) >= 3:
+        body, flags = text[1:-2], flags | regex.IGNORECASE
+    else:
+        body = text[1:-1]
+    if not body:
+        raise BadPattern("an empty regular expression")
+    counted = _COUNTED.findall(body)
+    if len(counted) > MAX_COUNTED or any(int(n) > MAX_COUNT for pair in counted for n in pair if n):
+        raise BadPattern(f"too complex: at most {MAX_COUNTED} counted repetitions {{n,m}}, "
+                         f"with bounds up to {MAX_COUNT}")
+    try:
+        return Pattern(regex.compile(body, flags), timed=True)
+    except (regex.error, OverflowError, RecursionError, ValueError) as exc:
+        raise BadPattern(f"not a valid regular expression ({exc})") from None
 
 
 def is_compound(command: str) -> bool:
@@ -85,15 +101,26 @@ def _normalised(path: str) -> str:
     return "/" + path.lstrip("/") if path.startswith("/") else path  # "//x" is "/x" here
 
 
+@lru_cache(maxsize=4096)
+def _directory(prefix: str) -> tuple[str, str]:
+    """A cwdPrefix as (the directory itself, what paths under it start with)."""
+    prefix = _normalised(prefix)
+    return prefix, prefix.rstrip("/") + "/"
+
+
+def _under(normalised_cwd: str, prefix: str) -> bool:
+    directory, inside = _directory(prefix)
+    return normalised_cwd == directory or normalised_cwd.startswith(inside)
+
+
 def under(cwd: str | None, prefix: str) -> bool:
-    if not cwd:
-        return False
-    cwd, prefix = _normalised(cwd), _normalised(prefix)
-    return cwd == prefix or cwd.startswith(prefix.rstrip("/") + "/")
+    """Whether directory `cwd` is `prefix` or inside it (after normalising both)."""
+    return bool(cwd) and _under(_normalised(cwd), prefix)
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
+    """One rule as matching needs it (a tuple: quick to build from rows, quick to read)."""
+
     id: str
     name: str
     action: str
@@ -143,6 +170,8 @@ def evaluate(rules: list[Rule], subject: Subject, now: str, budget: float = MATC
     """The first rule (in the order given) that decides `subject` at `now` (an ISO time), or ask."""
     deadline = time.monotonic() + budget
     compound: bool | None = None
+    cwd = _normalised(subject.cwd) if subject.cwd else None
+    host = (subject.host or "").casefold()
     for rule in rules:
         if not rule.enabled or (rule.expires_at is not None and rule.expires_at <= now):
             continue
@@ -150,9 +179,9 @@ def evaluate(rules: list[Rule], subject: Subject, now: str, budget: float = MATC
             continue
         if rule.project_id is not None and rule.project_id != subject.project_id:
             continue
-        if rule.host is not None and (subject.host or "").casefold() != rule.host.casefold():
+        if rule.host is not None and host != rule.host.casefold():
             continue
-        if rule.cwd_prefix is not None and not under(subject.cwd, rule.cwd_prefix):
+        if rule.cwd_prefix is not None and (cwd is None or not _under(cwd, rule.cwd_prefix)):
             continue
         if rule.action == "allow-once" and not rule.allow_compound:
             if compound is None:
@@ -162,10 +191,10 @@ def evaluate(rules: list[Rule], subject: Subject, now: str, budget: float = MATC
         if rule.command_pattern is not None:
             try:
                 pattern = compile_pattern(rule.command_pattern)
-                left = deadline - time.monotonic()
+                left = deadline - time.monotonic() if pattern.timed else budget
                 if left <= 0:
                     return Verdict("ask", timed_out=True)
-                if pattern.fullmatch(subject.command, timeout=left) is None:
+                if not pattern.matches(subject.command, left):
                     continue
             except TimeoutError:
                 return Verdict("ask", timed_out=True)

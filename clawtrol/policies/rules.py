@@ -140,6 +140,16 @@ def _summary(row: dict) -> dict:
             **{field: row[COLUMNS[field]] for field in MATCHERS if row[COLUMNS[field]] is not None}}
 
 
+async def _stamp(db: Database) -> str:
+    """The time to stamp a change with: now, or just after the latest change if this clock is behind it, so
+    every change moves `approval_rules.version` (what processes' cached rules are checked against)."""
+    latest = (await db.one("approval_rules.version"))["changed"]
+    now = now_iso()
+    if latest is not None and latest >= now:
+        now = iso(parse_iso(latest) + timedelta(milliseconds=1))
+    return now
+
+
 def _name_taken(name: str) -> ApiError:
     return ApiError(f"name: a rule named '{name}' exists already", 409, field="name")
 
@@ -149,7 +159,7 @@ async def create(db: Database, actor: Actor, body: dict) -> dict:
     try:
         async with db.transaction():
             row = await db.one("approval_rules.insert", id=new_id(), **values, user_id=actor.user_id,
-                               token_id=actor.token_id, label=actor.label, now=now_iso())
+                               token_id=actor.token_id, label=actor.label, now=await _stamp(db))
             await audit.record(db, actor, "approval_rule.created", "approval_rule", row["id"], _summary(row))
     except UniqueViolation:
         raise _name_taken(values["name"]) from None
@@ -170,7 +180,7 @@ async def update(db: Database, actor: Actor, rule_id: str, body: dict) -> dict:
         async with db.transaction():
             before = await _locked(db, rule_id)
             values = await validate(db, body, before)
-            row = await db.one("approval_rules.update", id=rule_id, **values, now=now_iso())
+            row = await db.one("approval_rules.update", id=rule_id, **values, now=await _stamp(db))
             changes = _changes(before, row)
             if changes:
                 await audit.record(db, actor, "approval_rule.updated", "approval_rule", rule_id,
@@ -189,7 +199,7 @@ async def delete(db: Database, actor: Actor, rule_id: str) -> dict:
 
 
 async def _renumber(db: Database, actor: Actor, ordered: list[dict], moved: str | None = None) -> None:
-    now = now_iso()
+    now = await _stamp(db)
     for position, row in enumerate(ordered, start=1):
         if row["position"] != position:
             await db.changed("approval_rules.set_position", id=row["id"], position=position, now=now)

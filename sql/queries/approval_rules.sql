@@ -12,6 +12,11 @@ FROM approval_rules
 WHERE enabled = TRUE AND (expires_at IS NULL OR expires_at > :now)
 ORDER BY position, created_at, id
 
+-- name: version
+-- Changes whenever a rule is added, changed, reordered or deleted (every write stamps updated_at later than
+-- the latest one): processes keep the rules in memory until it does (clawtrol/policies/decide.py RuleBook).
+SELECT count(*) AS rules, MAX(updated_at) AS changed FROM approval_rules
+
 -- name: get
 SELECT * FROM approval_rules WHERE id = :id
 
