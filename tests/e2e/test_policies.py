@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import expect
 
+from ..webhook_receiver import receiving
 from .conftest import Crew, Person, ThreadedGateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -98,4 +99,35 @@ async def test_an_admin_adds_a_rule_and_a_matching_approval_is_decided_by_it(
 
     await octocat.goto("/admin/approval-rules")
     await expect(page.locator("#rule-list tr[data-rule-name='git read-only'] [data-decided]")).to_have_text("1")
+    crew.assert_clean()
+
+
+async def test_an_admin_adds_a_webhook_sees_its_secret_once_and_a_test_is_delivered(crew: Crew, octocat: Person):
+    page = octocat.page
+    with receiving() as receiver:
+        await octocat.goto("/admin/webhooks")
+        await expect(page.get_by_text("No webhooks yet")).to_be_visible()
+        form = page.locator("#webhook-form")
+        await form.get_by_label("URL").fill(receiver.url)
+        await form.get_by_label("approval.requested").check()
+        await form.get_by_label("Format").select_option("slack")
+        await form.get_by_role("button", name="Add webhook").click()
+        secret = page.locator("#new-webhook-secret")
+        await expect(secret).to_contain_text("whsec_")
+        shown = await secret.inner_text()
+        row = page.locator("#webhook-list tbody tr").first
+        await expect(row).to_contain_text(receiver.url)
+        await expect(row).to_contain_text("…" + shown[-4:])
+
+        await row.get_by_role("button", name="Send test").click()
+        await expect(octocat.toast("Test event queued")).to_be_visible()
+        delivery = page.locator("#delivery-list tbody tr").first
+        await expect(delivery).to_contain_text("ping")
+        await expect(delivery.locator(".badge")).to_have_text("delivered", timeout=12_000)  # refreshes every 5 s
+        [request] = await receiver.wait_for(1)
+        assert request.headers["X-Clawtrol-Event"] == "ping" and "this webhook works" in request.json["text"]
+        await octocat.screenshot("webhooks")
+
+        await octocat.goto("/admin/webhooks")
+        assert shown not in await page.content()  # shown once
     crew.assert_clean()
