@@ -6,12 +6,14 @@ The tracker's clock is injected and the stall threshold is one minute, so a stal
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
 from clawtrol.agents.health import HealthTracker
 from clawtrol.agents.health_poller import HealthPoller
 from clawtrol.config import ConfigError, load_config
+from clawtrol.webhooks import signing
 
 from .conftest import make_environ
 from .gateway_fixtures import connected, eventually, fake  # noqa: F401
@@ -272,3 +274,25 @@ async def _drain(hub, queue) -> list[dict]:
         while (event := await queue.get())["type"] != "test.marker":
             found.append(event)
     return found
+
+
+async def test_a_stall_queues_the_agent_stalled_webhook_once(connected, fake, db, admin):
+    """A webhook subscribed to agent.stalled gets one delivery per quiet period, queued with the claim."""
+    clock = _clocked(connected)
+    poller: HealthPoller = connected.extensions["agent_health_poller"]
+    created = await admin.post("/api/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["agent.stalled"]})
+    assert created.status_code == 201, await created.get_data(as_text=True)
+    webhook = await created.get_json()
+    fake.add_session("agent:main:work", label="Fix login", hasActiveRun=True, status="running", updatedAt=T0)
+    await poller.poll()
+    clock.advance(MINUTE)
+    await poller.poll()
+    await poller.poll()
+    deliveries = (await (await admin.get(f"/api/webhooks/{webhook['id']}/deliveries")).get_json())["deliveries"]
+    assert [d["event"] for d in deliveries] == ["agent.stalled"]
+    [row] = await db.all("webhooks.deliveries", webhook_id=webhook["id"], limit=10)
+    payload = json.loads(row["payload"])
+    assert payload["data"]["session"]["sessionKey"] == "agent:main:work" and payload["data"]["task"] is None
+    assert signing.summary("agent.stalled", payload) == "Agent main stalled: no activity for 1 min"
+    assert signing.link("https://ct.example", "agent.stalled", payload["data"]) == \
+        "https://ct.example/sessions/agent:main:work"

@@ -19,6 +19,7 @@ from ..clock import now_iso
 from ..db import Database
 from ..gateway.client import GatewayClient, GatewayError, GatewayEvent
 from ..live import Hub
+from ..webhooks import outbox
 from .health import ACTIVITY_EVENTS, HealthTracker, Observed, as_json
 from .roster import ROSTER_SESSIONS, list_agents
 
@@ -112,15 +113,20 @@ class HealthPoller:
 
     async def announce(self, observed: Observed) -> bool:
         """Publish `agent.stalled` if this process is the first to record this quiet period of the session."""
-        claimed = await self.db.changed("agent_health.claim_stall", session_key=observed.key,
-                                        activity_ms=observed.stall_id, agent_id=observed.agent_id,
-                                        detected_at=now_iso())
-        if not claimed:
-            return False
-        payload = {**as_json(observed, "stalled", self.tracker.clock()),
-                   "stallMinutes": self.tracker.stall_ms / 60_000}
-        task = await self.db.one("agents.task_for_session", session_key=observed.key)
-        payload["task"] = {"id": task["id"], "title": task["title"]} if task else None
+        async with self.db.transaction():  # the claim and the webhook deliveries commit together
+            claimed = await self.db.changed("agent_health.claim_stall", session_key=observed.key,
+                                            activity_ms=observed.stall_id, agent_id=observed.agent_id,
+                                            detected_at=now_iso())
+            if not claimed:
+                return False
+            payload = {**as_json(observed, "stalled", self.tracker.clock()),
+                       "stallMinutes": self.tracker.stall_ms / 60_000}
+            task = await self.db.one("agents.task_for_session", session_key=observed.key)
+            payload["task"] = {"id": task["id"], "title": task["title"]} if task else None
+
+            async def data() -> dict:
+                return {"session": {k: v for k, v in payload.items() if k != "task"}, "task": payload["task"]}
+            await outbox.emit(self.db, ("agent.stalled",), "OpenClaw gateway", data)
         log.warning("agent session stalled", extra={"sessionKey": observed.key, "quietMs": payload["quietMs"]})
         await self.hub.publish("agent.stalled", payload)
         return True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 EVENTS = ("approval.requested", "approval.resolved", "approval.expired", "task.created", "task.status_changed",
-          "task.done", "task.assigned", "task.deleted", "comment.created")
+          "task.done", "task.assigned", "task.deleted", "comment.created", "agent.stalled")
 # The original's name for a new comment; a webhook subscribed to it receives comment.created under this name.
 ALIASES = {"task.comment_added": "comment.created"}
 VALID_EVENTS = EVENTS + tuple(ALIASES)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from urllib.parse import quote
 
 USER_AGENT = "Mission-Clawtrol-Webhooks"
 DECISION_WORDS = {"allow-once": "allowed once", "allow-always": "allowed always", "deny": "denied"}
@@ -37,6 +38,8 @@ def link(public_url: str, event: str, data: dict) -> str:
     """The page of the app where the event can be seen."""
     if event.startswith("approval."):
         return f"{public_url}/approvals"
+    if event == "agent.stalled" and isinstance(data.get("session"), dict):
+        return f"{public_url}/sessions/{quote(str(data['session'].get('sessionKey')), safe=':')}"
     task = data.get("task") if isinstance(data.get("task"), dict) else None
     if task and task.get("id") and event != "task.deleted":
         return f"{public_url}/board/tasks/{task['id']}"
@@ -75,6 +78,11 @@ def summary(event: str, payload: dict) -> str:
         return f"{who} deleted '{title}'"
     if event in ("comment.created", "task.comment_added"):
         return f"{who} commented on '{title}': {_short((data.get('comment') or {}).get('content'))}"
+    if event == "agent.stalled":
+        session = data.get("session") or {}
+        minutes = round((session.get("quietMs") or 0) / 60_000)
+        on_task = f" on '{title}'" if title else ""
+        return f"Agent {session.get('agentId') or 'session'} stalled{on_task}: no activity for {minutes} min"
     if event == "ping":
         return "A test delivery from Mission Clawtrol: this webhook works."
     return f"{event} by {who}"
