@@ -67,7 +67,7 @@ class RuleBook:
         stamp = await self.db.one("approval_rules.version")
         version = (stamp["rules"], stamp["changed"])
         if self._rules is None or version != self._version or time.monotonic() - self._read_at > self.MAX_AGE:
-            self._rules = await rules_in_force(self.db, now)  # read after the version: never newer than it says
+            self._rules = await rules_in_force(self.db, now)  # read after the version: never older than it says
             self._version, self._read_at = version, time.monotonic()
         return self._rules
 
