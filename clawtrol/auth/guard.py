@@ -20,8 +20,8 @@ from quart_auth import AuthUser, QuartAuth, current_user, login_user, logout_use
 from ..db import DatabaseUnavailable, current_db
 from ..errors import ApiError, wants_json
 from ..hosts import HostPolicy, hostname_of
-from ..signed_session import auth_serializer
 from ..incoming import incoming
+from ..signed_session import auth_serializer
 from . import csrf, sessions
 from .principal import Principal, client_ip, log_refusal
 from .ratelimit import FailureLimiter, client_key
