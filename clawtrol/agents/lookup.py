@@ -27,17 +27,20 @@ def not_found(what: str) -> ApiError:
     return ApiError(f"{what} not found", 404)
 
 
+def _named(listed: dict, ident: str) -> dict:
+    """The agents.list entry with this id; 404 when the gateway has no such agent."""
+    found = next((agent for agent in listed["agents"] if agent["id"] == ident), None)
+    if found is None:
+        raise not_found("Agent")
+    return found
+
+
 async def resolve(gateway: GatewayClient, ident: str) -> Target:
     """The session an `/api/agents/:id` path means; 404 for an agent the gateway does not have."""
     if ":" in ident:
         return Target(ident)
-    listed = await gateway.request("agents.list")
-    listed = listed if isinstance(listed, dict) else {}
-    agents = {a["id"]: a for a in listed.get("agents") or [] if isinstance(a, dict) and a.get("id")}
-    if ident not in agents:
-        raise not_found("Agent")
-    main_key = listed.get("mainKey") if isinstance(listed.get("mainKey"), str) and listed.get("mainKey") else "main"
-    return Target(f"agent:{ident}:{main_key}", agents[ident])
+    listed = await roster.list_agents(gateway)
+    return Target(f"agent:{ident}:{listed['mainKey']}", _named(listed, ident))
 
 
 async def session(gateway: GatewayClient, session_key: str) -> dict:
@@ -83,11 +86,10 @@ async def agent(gateway: GatewayClient, ident: str) -> dict:
     """`/api/agents/:id`: a roster agent (with its main session's key), or a session by its key."""
     if ":" in ident:
         return session_as_agent(await session(gateway, ident))
-    members = {member["id"]: member for member in await roster.roster(gateway)}
-    if ident not in members:
-        raise not_found("Agent")
-    target = await resolve(gateway, ident)
-    return {**members[ident], "mainSession": target.session_key}
+    listed = await roster.list_agents(gateway)
+    found = _named(listed, ident)
+    own = [s for s in await roster.list_sessions(gateway, limit=roster.ROSTER_SESSIONS) if s["agentId"] == ident]
+    return {**roster.member_json(found, listed["defaultId"], own), "mainSession": f"agent:{ident}:{listed['mainKey']}"}
 
 
 async def find_session(gateway: GatewayClient, agent_id: str, ref: str) -> dict:

@@ -85,11 +85,13 @@ async def describe_session(gateway: GatewayClient, session_key: str) -> dict | N
 
 
 async def list_agents(gateway: GatewayClient) -> dict:
-    """{defaultId, agents: [...]} from agents.list."""
+    """{defaultId, mainKey, agents: [...]} from agents.list (mainKey names each agent's main session,
+    `agent:<id>:<mainKey>`; "main" when the gateway does not say)."""
     result = await gateway.request("agents.list")
     result = result if isinstance(result, dict) else {}
     agents = [agent for agent in result.get("agents") or [] if isinstance(agent, dict) and agent.get("id")]
-    return {"defaultId": result.get("defaultId"), "agents": agents}
+    main_key = result.get("mainKey") if isinstance(result.get("mainKey"), str) and result.get("mainKey") else "main"
+    return {"defaultId": result.get("defaultId"), "mainKey": main_key, "agents": agents}
 
 
 async def roster(gateway: GatewayClient) -> list[dict]:
