@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import time
+from pathlib import Path
 
 from quart import Quart, g, url_for
 
@@ -18,8 +20,10 @@ from .auth.token_cache import TokenCache
 from .blueprints import AREAS, NAVIGATION
 from .config import Config, load_config
 from .db import Database, DatabaseUnavailable, QueryCatalog
-from .gateway.client import GatewayClient
-from .gateway.state import GatewayState
+from .gateway.identity import KEY_FILE_NAME
+from .gateways import bootstrap
+from .gateways.registry import CHANGED_EVENT, GatewayRegistry
+from .gateways.secrets import TokenBox
 from .live import Hub
 from .paths import SQL_QUERIES, STATIC, TEMPLATES
 from .signed_session import SignedSessionInterface
@@ -48,13 +52,14 @@ def create_app(config: Config | None = None) -> Quart:
 
     db = Database(config.database_url, QueryCatalog.load(SQL_QUERIES, "sqlite" if config.is_sqlite else "postgres"))
     app.extensions["db"] = db
-    app.extensions["gateway_state"] = GatewayState()
-    gateway = app.extensions["gateway"] = GatewayClient.from_config(config, app.extensions["gateway_state"])
     hub = app.extensions["hub"] = Hub(db, config.database_url)
-    approvals = app.extensions["approvals"] = ApprovalSync(db, hub, gateway)
-    usage = app.extensions["usage"] = UsagePuller(db, hub, gateway)
-    health = app.extensions["agent_health"] = HealthTracker(config.stall_minutes, connected=lambda: gateway.connected)
-    health_poller = app.extensions["agent_health_poller"] = HealthPoller(db, hub, gateway, health)
+    box = app.extensions["gateway_tokens"] = TokenBox(config.session_secret)
+    gateways = app.extensions["gateways"] = GatewayRegistry(db, box, Path(config.data_dir) / KEY_FILE_NAME)
+    hub.on_event(CHANGED_EVENT, gateways.changed)  # a record changed in any process: reconnect accordingly
+    approvals = app.extensions["approvals"] = ApprovalSync(db, hub, gateways)
+    usage = app.extensions["usage"] = UsagePuller(db, hub, gateways)
+    health = app.extensions["agent_health"] = HealthTracker(config.stall_minutes, connected=gateways.is_connected)
+    health_poller = app.extensions["agent_health_poller"] = HealthPoller(db, hub, gateways, health)
     app.add_template_global(health.session_state, "session_health")  # a dict lookup per board card
     activity = app.extensions["activity"] = Activity(db)
     webhooks = app.extensions["webhook_sender"] = WebhookSender(db, config.public_url)
@@ -72,11 +77,13 @@ def create_app(config: Config | None = None) -> Quart:
         await health_poller.start()
         await activity.start()
         await webhooks.start()
-        await gateway.start()  # connects in the background; the app works (degraded) while the gateway is down
+        with contextlib.suppress(DatabaseUnavailable):  # the database may be down at start; the app degrades
+            await bootstrap.default_from_environment(db, box, config.gateway_url, config.gateway_token)
+        await gateways.start()  # each connects in the background; the app works (degraded) while one is down
 
     @app.after_serving
     async def close_database() -> None:
-        await gateway.stop()
+        await gateways.stop()
         await approvals.stop()
         await usage.stop()
         await health_poller.stop()

@@ -16,6 +16,12 @@ log = logging.getLogger(__name__)
 SLOW_DATABASE_MS = 200
 
 
+def gateway_aggregate(registry) -> dict:
+    """Connected when every enabled gateway is; the version they share (None when they differ or none is up)."""
+    versions = {c.client.state.server_version for c in registry.connections() if c.connected}
+    return {"connected": registry.connected, "version": versions.pop() if len(versions) == 1 else None}
+
+
 async def check() -> dict:
     db_report: dict = {"connected": False, "responseMs": None}
     try:
@@ -23,17 +29,18 @@ async def check() -> dict:
         db_report["connected"] = True
     except Exception as exc:  # any failure means "unhealthy", reported rather than raised
         log.warning("health check: database unreachable: %s", exc)
-    gateway = current_app.extensions["gateway_state"]
+    registry = current_app.extensions["gateways"]
     if not db_report["connected"]:
         status = "unhealthy"
-    elif db_report["responseMs"] > SLOW_DATABASE_MS or not gateway.connected:
+    elif db_report["responseMs"] > SLOW_DATABASE_MS or not registry.connected:
         status = "degraded"
     else:
         status = "healthy"
     return {
         "status": status,
         "db": db_report,
-        "gateway": gateway.as_json(),
+        "gateway": gateway_aggregate(registry),
+        "gateways": [{"id": c.id, "name": c.name, "connected": c.connected} for c in registry.connections()],
         "version": __version__,
         "uptime": round(time.monotonic() - current_app.extensions["started_at"], 1),
         "timestamp": now_iso(),

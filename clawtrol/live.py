@@ -121,11 +121,17 @@ class Hub:
         self.fanout = not db.is_sqlite
         self.listening = asyncio.Event()
         self._on_revocation: list[Callable[[], None]] = []
+        self._watchers: dict[str, list[Callable[[dict], None]]] = {}
 
     def on_revocation(self, callback: Callable[[], None]) -> None:
         """Call `callback` whenever a revocation is applied here, or may have been missed (listener
         reconnected): for caches of who may do what (auth/token_cache.py)."""
         self._on_revocation.append(callback)
+
+    def on_event(self, type_: str, callback: Callable[[dict], None]) -> None:
+        """Also call `callback(event)` in this process for every `type_` event, from any process (e.g. a
+        gateway record changed: clawtrol/gateways/registry.py). It must not block."""
+        self._watchers.setdefault(type_, []).append(callback)
 
     def _revocations_changed(self) -> None:
         for callback in self._on_revocation:
@@ -175,6 +181,8 @@ class Hub:
             if event.get("control") is True and isinstance(event.get("payload"), dict):
                 self._apply_control(event["payload"])
             return  # control messages never reach clients
+        for callback in self._watchers.get(event.get("type"), ()):
+            callback(event)
         for queue in list(self._subscribers):
             try:
                 queue.put_nowait(event)

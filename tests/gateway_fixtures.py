@@ -11,6 +11,7 @@ import pytest
 
 from clawtrol.config import load_config
 
+from .helpers import default_gateway
 from .conftest import make_environ
 from .fake_gateway import FakeGateway
 
@@ -30,7 +31,7 @@ def config(database_url, tmp_path, fake):
 
 @pytest.fixture
 async def connected(app):
-    await app.extensions["gateway"].wait_connected(5)
+    await default_gateway(app).wait_connected(5)
     return app
 
 

@@ -49,3 +49,10 @@ def serving(count: int, environ: dict[str, str], cwd: Path) -> Iterator[list[int
             server.terminate()
         for server in servers:
             server.communicate(timeout=20)
+
+
+def default_gateway(app):
+    """The client of the gateway GATEWAY_URL became at start (the record 'default', clawtrol/gateways/bootstrap.py)."""
+    connection = app.extensions["gateways"].get("default")
+    assert connection is not None and connection.client is not None, "no 'default' gateway connection"
+    return connection.client

@@ -15,6 +15,7 @@ from clawtrol.agents.health_poller import HealthPoller
 from clawtrol.config import ConfigError, load_config
 from clawtrol.webhooks import signing
 
+from .helpers import default_gateway
 from .conftest import make_environ
 from .gateway_fixtures import connected, eventually, fake  # noqa: F401
 
@@ -200,7 +201,7 @@ async def test_only_one_process_announces_a_stall(connected, fake, db):
     """Several app processes (PostgreSQL) each track the gateway; the conditional insert picks one announcer,
     and an app restart (a fresh tracker) does not announce the same stall again."""
     clock = _clocked(connected)
-    gateway, hub = connected.extensions["gateway"], connected.extensions["hub"]
+    gateway, hub = default_gateway(connected), connected.extensions["hub"]
     fake.add_session("agent:main:work", hasActiveRun=True, status="running", updatedAt=T0 - 5 * MINUTE)
     pollers = [connected.extensions["agent_health_poller"]]
     for _ in range(2):
@@ -221,7 +222,7 @@ async def test_offline_when_the_gateway_disconnects(connected, fake, admin):
     task = await (await admin.post("/api/tasks", json={"title": "Linked", "sessionKey": "agent:main:work"})).get_json()
     await connected.extensions["agent_health_poller"].poll()
     await fake.drop()
-    gateway = connected.extensions["gateway"]
+    gateway = default_gateway(connected)
 
     async def disconnected():
         return not gateway.connected

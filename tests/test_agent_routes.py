@@ -9,6 +9,7 @@ import time
 from clawtrol import audit
 
 from . import gateway_fixtures
+from .helpers import default_gateway
 from .conftest import Agent
 
 # The app under test talks to the in-process fake gateway (fixtures bound here, not imported: ruff F811).
@@ -138,7 +139,7 @@ async def test_subagents_and_one_session_by_key_or_id(connected, fake, admin, vi
 
 
 async def test_gateway_down_is_503_on_every_gateway_route(connected, admin):
-    await connected.extensions["gateway"].stop()
+    await default_gateway(connected).stop()
     for method, path, body in (("GET", "/api/agents/main", None), ("GET", "/api/agents/main/history", None),
                                ("PATCH", "/api/agents/main/model", {"model": "fake/fake-1"}),
                                ("DELETE", "/api/agents/agent:main:x", None), ("GET", "/api/agents/subagents", None),

@@ -8,6 +8,7 @@ from clawtrol import audit
 from clawtrol.agents.roster import status_for
 from clawtrol.agents.transcript import convert
 
+from .helpers import default_gateway
 from .conftest import Agent
 from .gateway_fixtures import config, connected, eventually, fake  # noqa: F401
 
@@ -78,7 +79,7 @@ async def test_transcript_escapes_agent_output(connected, fake, admin):
 
 
 async def test_gateway_down_pages_say_so_and_the_api_answers_503(connected, admin):
-    await connected.extensions["gateway"].stop()
+    await default_gateway(connected).stop()
     response = await admin.get("/api/agents/roster")
     assert response.status_code == 503 and (await response.get_json())["code"] == "GATEWAY_UNAVAILABLE"
     html = await (await admin.get("/agents")).get_data(as_text=True)
@@ -119,7 +120,7 @@ async def test_start_work_through_the_api_and_its_refusals(connected, fake, admi
     assert body["task"]["sessionKey"] == body["childSessionKey"] and body["task"]["status"] == "in-progress"
     assert "Be careful with prod" in fake.transcripts[body["childSessionKey"]][0]["content"]
 
-    await connected.extensions["gateway"].stop()
+    await default_gateway(connected).stop()
     down = await admin.post("/api/agents/spawn", json={"taskId": task["id"]})
     assert down.status_code == 503
     assert (await (await admin.get(f"/api/tasks/{task['id']}")).get_json())["sessionKey"] == body["childSessionKey"]
@@ -179,6 +180,6 @@ async def test_the_task_dialog_links_the_session_and_offers_start_work_only_to_e
         html = await (await who.get(f"/board/tasks/{task['id']}", headers={"HX-Request": "true"})).get_data(as_text=True)
         assert 'href="/sessions/agent:main:linked"' in html
         assert ("Start a new session" in html) is may_start
-    await connected.extensions["gateway"].stop()
+    await default_gateway(connected).stop()
     html = await (await admin.get(f"/board/tasks/{task['id']}", headers={"HX-Request": "true"})).get_data(as_text=True)
     assert "unavailable while the OpenClaw gateway is disconnected" in html

@@ -9,6 +9,7 @@ import json
 from clawtrol import audit
 from clawtrol.clock import now_iso
 
+from .helpers import default_gateway
 from .gateway_fixtures import config, connected, eventually, fake  # noqa: F401
 
 
@@ -285,7 +286,7 @@ async def test_a_rule_decides_what_a_resync_brings_after_a_reconnect(connected, 
     [entry] = await entries(db, "approval.auto_resolved", entity_id=missed["id"])
     assert entry["details"]["ruleId"] == rule["id"]
     await fake.drop()  # the next resync leaves it alone
-    await connected.extensions["gateway"].wait_connected(5)
+    await default_gateway(connected).wait_connected(5)
     await connected.extensions["approvals"].resync()
     assert len(await entries(db, "approval.auto_resolved", entity_id=missed["id"])) == 1
 

@@ -9,6 +9,7 @@ import json
 from clawtrol.app import create_app
 from clawtrol.clock import now_iso
 
+from .helpers import default_gateway
 from .conftest import Agent
 from .gateway_fixtures import config, connected, eventually, fake  # noqa: F401
 
@@ -61,7 +62,7 @@ async def test_the_same_event_twice_stores_one_row_and_one_audit_entry(connected
 async def test_two_app_processes_ingest_each_approval_once(connected, fake, db, config):
     other = create_app(config)  # a second app instance on the same database and gateway
     async with other.test_app():
-        await other.extensions["gateway"].wait_connected(5)
+        await default_gateway(other).wait_connected(5)
         record = await fake.raise_approval("terraform apply")
         await stored(db, record["id"])
         await asyncio.sleep(0.3)  # let the second instance handle its copy of the event
@@ -171,7 +172,7 @@ async def test_bad_decisions_are_refused_naming_the_field(connected, fake, db, a
 async def test_gateway_down_answers_503_and_the_approval_stays_pending(connected, fake, db, admin):
     record = await fake.raise_approval("shutdown -h now")
     await stored(db, record["id"])
-    await connected.extensions["gateway"].stop()
+    await default_gateway(connected).stop()
     response = await admin.post(f"/api/approvals/{record['id']}/resolve", json={"decision": "deny"})
     assert response.status_code == 503 and "stays pending" in (await response.get_json())["error"]
     row = await db.one("approvals.get", id=record["id"])

@@ -16,6 +16,7 @@ from clawtrol.gateway.client import (DEFAULT_CAPS, DEFAULT_SCOPES, GatewayClient
 from clawtrol.gateway.identity import KEY_FILE_NAME, DeviceIdentity, DeviceIdentityError
 from clawtrol.gateway.state import GatewayState
 
+from .helpers import default_gateway
 from .conftest import make_environ
 from .fake_gateway import FakeCall, FakeError, FakeGateway
 
@@ -525,15 +526,15 @@ async def test_health_reports_the_gateway_disconnected(app):
     assert response.status_code == 200
     assert body["gateway"] == {"connected": False, "version": None}
     assert body["status"] == "degraded"
-    gateway = app.extensions["gateway"]
-    assert gateway.running and gateway.state is app.extensions["gateway_state"]
+    gateway = default_gateway(app)
+    assert gateway.running
 
 
 async def test_health_reports_the_gateway_connected_through_the_app(fake, database_url, tmp_path):
     environ = make_environ(database_url, tmp_path / "data", GATEWAY_URL=fake.url, GATEWAY_TOKEN=TOKEN)
     application = create_app(load_config(environ, env_file=None))
     async with application.test_app():
-        gateway = application.extensions["gateway"]
+        gateway = default_gateway(application)
         await gateway.wait_connected(5)
         response = await application.test_client().get("/api/health")
         body = await response.get_json()

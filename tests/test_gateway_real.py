@@ -15,6 +15,7 @@ from clawtrol.gateway.client import DEFAULT_SCOPES, GatewayClient, GatewayError,
 from clawtrol.gateway.identity import KEY_FILE_NAME
 from clawtrol.gateway.state import GatewayState
 
+from .helpers import default_gateway
 from .conftest import make_environ, sign_in_as
 from .gateway_fixtures import eventually
 from .real_gateway import RealGateway
@@ -127,7 +128,7 @@ async def test_app_health_reports_the_real_gateway(real_gateway, database_url, t
                            GATEWAY_TOKEN=real_gateway.token)
     application = create_app(load_config(environ, env_file=None))
     async with application.test_app():
-        await application.extensions["gateway"].wait_connected(30)
+        await default_gateway(application).wait_connected(30)
         body = await (await application.test_client().get("/api/health")).get_json()
         assert body["gateway"] == {"connected": True, "version": real_gateway.version}
         assert body["status"] in ("healthy", "degraded")
@@ -141,7 +142,7 @@ async def gateway_app(real_gateway, database_url, tmp_path):
                            GATEWAY_TOKEN=real_gateway.token)
     application = create_app(load_config(environ, env_file=None))
     async with application.test_app():
-        await application.extensions["gateway"].wait_connected(60)
+        await default_gateway(application).wait_connected(60)
         yield application
 
 
@@ -238,7 +239,7 @@ async def test_gateway_restart_reconnects_and_resyncs(real_gateway, gateway_app)
     """Kill the gateway: the app keeps serving and says so; start it again: the app reconnects by itself and
     closes the approvals the restarted gateway no longer has."""
     db = gateway_app.extensions["db"]
-    gateway = gateway_app.extensions["gateway"]
+    gateway = default_gateway(gateway_app)
     await gateway_app.extensions["approvals"].ingest(
         {"id": "lost-in-restart", "request": {"command": "make release"}, "expiresAtMs": 4_102_444_800_000})
     connects = gateway.state.connects
@@ -304,7 +305,7 @@ async def test_agent_health_fields_and_a_failed_run_on_the_real_gateway(gateway_
     """The sessions.list fields agent health relies on exist in the real gateway's rows, and a run that fails
     (this gateway has no model credentials) makes the session and its agent `error` (issue #15)."""
     admin = await sign_in_as(gateway_app, "ada", "admin")
-    gateway = gateway_app.extensions["gateway"]
+    gateway = default_gateway(gateway_app)
     poller = gateway_app.extensions["agent_health_poller"]
     task = await (await admin.post("/api/tasks", json={"title": "Health on the real gateway"})).get_json()
     key = (await (await admin.post("/api/agents/spawn", json={"taskId": task["id"]})).get_json())["childSessionKey"]

@@ -11,6 +11,7 @@ from clawtrol.clock import now_iso
 from clawtrol.config import ConfigError, load_config
 
 from . import gateway_fixtures
+from .helpers import default_gateway
 from .conftest import Agent, make_environ, sign_in_as
 
 # The app under test talks to the in-process fake gateway (fixtures bound here, not imported: ruff F811).
@@ -98,7 +99,7 @@ async def test_bad_input_and_a_missing_gateway(connected, fake, admin):
         assert response.status_code == 400, body
         assert (await response.get_json())["field"] == field, body
     assert not [m for m, _ in fake.requests if m == "chat.send"]
-    await connected.extensions["gateway"].stop()
+    await default_gateway(connected).stop()
     for response in (await admin.post("/api/message", json={"message": "hi"}), await admin.get("/api/message/history")):
         assert response.status_code == 503 and (await response.get_json())["code"] == "GATEWAY_UNAVAILABLE"
 
@@ -108,7 +109,7 @@ async def test_the_main_session_is_configurable(database_url, tmp_path, fake):
                            MAIN_SESSION_KEY="agent:main:main")
     app = create_app(load_config(environ, env_file=None))
     async with app.test_app():
-        await app.extensions["gateway"].wait_connected(5)
+        await default_gateway(app).wait_connected(5)
         admin = await sign_in_as(app, "ada", "admin")
         response = await admin.post("/api/message", json={"message": "to main"})
         assert (await response.get_json())["sessionKey"] == "agent:main:main"

@@ -95,6 +95,8 @@ def to_json(row: dict, now: datetime | None = None) -> dict:
     deciding = row["status"] == "pending" and row.get("decided_at") is not None
     return {
         "id": row["id"],
+        "gatewayId": row.get("gateway_id"),
+        "gatewayName": row.get("gateway_name"),
         "command": row["command"],
         "cwd": row.get("cwd"),
         "host": row.get("host"),
@@ -115,4 +117,5 @@ def to_json(row: dict, now: datetime | None = None) -> dict:
         "ruleId": row.get("decided_by_rule"),
         "resolvedAt": row.get("decided_at") if not deciding else None,
         "deciding": deciding,
+        "closeReason": row.get("close_reason"),  # vanished (no longer listed by the gateway) | gateway_removed
     }

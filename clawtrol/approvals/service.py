@@ -19,11 +19,13 @@ from ..clock import iso, now_iso, utcnow
 from ..db import Database
 from ..errors import ApiError
 from ..gateway import answers
-from ..gateway.client import GatewayClient, GatewayError
+from ..gateway.client import GatewayError
 from ..live import Hub
 from .model import DECISIONS, decisions_of, to_json
 
 if TYPE_CHECKING:
+    from ..gateway.client import GatewayClient
+    from ..gateways.registry import GatewayRegistry
     from .sync import ApprovalSync
 
 RESOLVE_TIMEOUT = 15.0
@@ -45,7 +47,8 @@ async def _require_resolve(db: Database, principal: Principal, actor: Actor, row
     if decision.allowed:
         return
     await audit.record_refusal(db, actor, "approval.resolve", "approval", row["id"], decision.reason,
-                               {"command": row["command"][:200], "sessionKey": row.get("session_key")})
+                               {"command": row["command"][:200], "sessionKey": row.get("session_key"),
+                                "gatewayId": row["gateway_id"]})
     raise ApiError(decision.reason, 403, code="FORBIDDEN")
 
 
@@ -58,6 +61,8 @@ def _conflict(row: dict) -> ApiError:
                   f"at {row.get('decided_at')} ({row.get('decision')})."
     elif row["status"] == "expired" or (row.get("expires_at") and row["expires_at"] <= now_iso()):
         message = f"This approval expired at {row.get('expires_at')}."
+    elif row.get("close_reason") == "gateway_removed":
+        message = "This approval is closed: its gateway was disabled or removed."
     else:
         message = "This approval is closed: the gateway no longer lists it."
     return ApiError(message, 409, code="ALREADY_RESOLVED", extra={"approval": to_json(row)})
@@ -73,24 +78,41 @@ async def pending_count(db: Database) -> int:
     return await db.value("approvals.pending_count", now=now_iso()) or 0
 
 
-async def publish(db: Database, hub: Hub, type_: str, approval_id: str, actor: Actor) -> dict | None:
+async def locate(db: Database, gateway_id: object, approval_id: str) -> dict:
+    """An approval by (gateway, id); the gateway may be left out while only one gateway has this id."""
+    if gateway_id not in (None, ""):
+        row = await db.one("approvals.get", gateway_id=gateway_id, id=approval_id) if isinstance(gateway_id, str) else None
+        if row is None:
+            raise ApiError("No approval with this id on this gateway.", 404, code="NOT_FOUND")
+        return row
+    rows = await db.all("approvals.find", id=approval_id)
+    if not rows:
+        raise ApiError("No approval with this id.", 404, code="NOT_FOUND")
+    if len(rows) > 1:
+        raise ApiError("gatewayId: required, approvals with this id exist on gateways "
+                       f"{', '.join(row['gateway_id'] for row in rows)}", field="gatewayId")
+    return rows[0]
+
+
+async def publish(db: Database, hub: Hub, type_: str, gateway_id: str, approval_id: str, actor: Actor) -> dict | None:
     """Send approval.<what> to live clients with the approval as it is now and the new pending count."""
-    row = await db.one("approvals.get", id=approval_id)
+    row = await db.one("approvals.get", gateway_id=gateway_id, id=approval_id)
     if row is None:
         return None
     approval = to_json(row)
-    await hub.publish(type_, {"approval": approval, "id": approval_id, "decision": approval["decision"],
+    await hub.publish(type_, {"approval": approval, "id": approval_id, "gatewayId": gateway_id,
+                              "decision": approval["decision"],
                               "resolvedBy": approval["resolvedBy"], "pendingCount": await pending_count(db),
                               "actor": actor.label, "actorId": actor.user_id or actor.token_id})
     return approval
 
 
-async def resolve(db: Database, hub: Hub, gateway: GatewayClient, sync: "ApprovalSync", principal: Principal,
-                  actor: Actor, approval_id: str, decision: object) -> dict:
+async def resolve(db: Database, hub: Hub, registry: "GatewayRegistry", sync: "ApprovalSync", principal: Principal,
+                  actor: Actor, gateway_id: object, approval_id: str, decision: object) -> dict:
+    """Decide an approval at its own gateway."""
     decision = parse_decision(decision)
-    row = await db.one("approvals.get", id=approval_id)
-    if row is None:
-        raise ApiError("No approval with this id.", 404, code="NOT_FOUND")
+    row = await locate(db, gateway_id, approval_id)
+    gateway_id = row["gateway_id"]
     await _require_resolve(db, principal, actor, row)
     now = now_iso()
     being_decided = row.get("decided_at") is not None and row["decided_at"] >= stale_before()
@@ -99,39 +121,46 @@ async def resolve(db: Database, hub: Hub, gateway: GatewayClient, sync: "Approva
     allowed = decisions_of(row)
     if decision not in allowed:
         raise ApiError(f"decision: this request only allows {', '.join(allowed) or 'no decision'}", field="decision")
+    connection = registry.get(gateway_id)
+    if connection is None or connection.client is None:
+        raise ApiError("This approval's gateway is disabled or cannot connect; " + STAYS_PENDING + ".", 503,
+                       code="GATEWAY_UNAVAILABLE")
+    gateway = connection.client
     answers.require_connected(gateway, STAYS_PENDING)
 
-    claimed = await db.changed("approvals.claim", id=approval_id, decision=decision, user_id=actor.user_id,
+    claimed = await db.changed("approvals.claim", gateway_id=gateway_id, id=approval_id, decision=decision, user_id=actor.user_id,
                                token_id=actor.token_id, label=actor.label, now=now, stale_before=stale_before())
     if not claimed:
-        raise _conflict(await db.one("approvals.get", id=approval_id) or row)
+        raise _conflict(await db.one("approvals.get", gateway_id=gateway_id, id=approval_id) or row)
     try:
         confirmed = await send_claimed(db, gateway, sync, row, decision, now, actor, "approval.resolved")
     except GatewayError as error:
         raise answers.failure(error, STAYS_PENDING, "refused the decision") from None
     if not confirmed:  # the claim went stale and someone else took over meanwhile
-        raise _conflict(await db.one("approvals.get", id=approval_id) or row)
-    await publish(db, hub, "approval.resolved", approval_id, actor)
-    return {"success": True, "id": approval_id, "decision": decision}
+        raise _conflict(await db.one("approvals.get", gateway_id=gateway_id, id=approval_id) or row)
+    await publish(db, hub, "approval.resolved", gateway_id, approval_id, actor)
+    return {"success": True, "id": approval_id, "gatewayId": gateway_id, "decision": decision}
 
 
-async def send_claimed(db: Database, gateway: GatewayClient, sync: "ApprovalSync", row: dict, decision: str,
+async def send_claimed(db: Database, gateway: "GatewayClient", sync: "ApprovalSync", row: dict, decision: str,
                        claimed_at: str, actor: Actor, action: str, details: dict | None = None) -> bool:
     """Send a claimed decision to the gateway, then confirm it with its audit entry (`action`) in one
     transaction. If the gateway does not take it the claim is released and the GatewayError raised. False
     when the claim had gone stale and someone else took over meanwhile."""
-    approval_id = row["id"]
+    gateway_id, approval_id = row["gateway_id"], row["id"]
     try:
         await gateway.request("exec.approval.resolve", {"id": approval_id, "decision": decision},
                               timeout=RESOLVE_TIMEOUT)
     except GatewayError:
-        await db.changed("approvals.release", id=approval_id, claimed_at=claimed_at, now=now_iso())
-        sync.schedule_resync()  # the gateway may have decided it anyway, or dropped it: ask what it still has
+        await db.changed("approvals.release", gateway_id=gateway_id, id=approval_id, claimed_at=claimed_at,
+                         now=now_iso())
+        sync.schedule_resync(gateway_id)  # the gateway may have decided it anyway, or dropped it: ask what it still has
         raise
     async with db.transaction():
-        confirmed = await db.changed("approvals.confirm", id=approval_id, claimed_at=claimed_at, now=now_iso())
+        confirmed = await db.changed("approvals.confirm", gateway_id=gateway_id, id=approval_id,
+                                     claimed_at=claimed_at, now=now_iso())
         if confirmed:
             await audit.record(db, actor, action, "approval", approval_id, {
-                "decision": decision, "command": row["command"][:500], "agentId": row.get("agent_id"),
+                "gatewayId": gateway_id, "decision": decision, "command": row["command"][:500], "agentId": row.get("agent_id"),
                 "sessionKey": row.get("session_key"), "taskId": row.get("linked_task_id"), **(details or {})})
     return bool(confirmed)

@@ -33,7 +33,7 @@ RECHECK_CONFIG_KEY = "LIVE_RECHECK_SECONDS"  # an app.config key (tests shorten 
 
 
 def _gateway_connected() -> bool:
-    return current_app.extensions["gateway_state"].connected
+    return current_app.extensions["gateways"].connected
 
 
 def _recheck_seconds() -> float:

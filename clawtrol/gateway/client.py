@@ -233,6 +233,12 @@ class GatewayClient:
         return self._ws is not None and self.state.connected
 
     @property
+    def latency_ms(self) -> float | None:
+        """The round trip of the last keepalive ping, while connected."""
+        ws = self._ws
+        return round(ws.latency * 1000, 1) if ws is not None and self.state.connected and ws.latency else None
+
+    @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 

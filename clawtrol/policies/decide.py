@@ -35,6 +35,7 @@ def policy_actor(rule: Rule) -> Actor:
 class Claim:
     """An approval a rule claimed: the decision to send and the claim's time (approvals.confirm/release)."""
 
+    gateway_id: str
     approval_id: str
     decision: str
     rule: Rule
@@ -81,11 +82,11 @@ async def verdict_for(book: RuleBook, row: dict, now: str) -> Verdict:
     return verdict
 
 
-async def claim_if_decided(db: Database, book: RuleBook, approval_id: str) -> Claim | None:
+async def claim_if_decided(db: Database, book: RuleBook, gateway_id: str, approval_id: str) -> Claim | None:
     """Inside the transaction that stored the approval: claim it for the first matching rule that allows or
     denies it. None when it is left to a person (no rule, an `ask` rule, a decision the request does not
     offer)."""
-    row = await db.one("approvals.get", id=approval_id)
+    row = await db.one("approvals.get", gateway_id=gateway_id, id=approval_id)
     now = now_iso()
     if row is None or row["status"] != "pending" or (row.get("expires_at") and row["expires_at"] <= now):
         return None
@@ -97,13 +98,14 @@ async def claim_if_decided(db: Database, book: RuleBook, approval_id: str) -> Cl
                  extra={"approval": approval_id, "rule": verdict.rule.name, "decision": verdict.action})
         return None
     actor = policy_actor(verdict.rule)
-    claimed = await db.changed("approvals.claim", id=approval_id, decision=verdict.action, user_id=None,
+    claimed = await db.changed("approvals.claim", gateway_id=gateway_id, id=approval_id, decision=verdict.action, user_id=None,
                                token_id=None, label=actor.label, now=now,
                                stale_before=stale_before())
     if not claimed:
         return None
-    await db.changed("approval_rules.mark_claim", id=approval_id, rule_id=verdict.rule.id, claimed_at=now)
-    return Claim(approval_id, verdict.action, verdict.rule, now)
+    await db.changed("approval_rules.mark_claim", gateway_id=gateway_id, id=approval_id, rule_id=verdict.rule.id,
+                     claimed_at=now)
+    return Claim(gateway_id, approval_id, verdict.action, verdict.rule, now)
 
 
 def _test_text(body: dict, field: str, required: bool = False) -> str | None:

@@ -86,18 +86,19 @@ async def ping(db: Database, webhook: dict, actor: Actor) -> dict:
         "data": {"webhookId": webhook["id"], "message": "A test delivery from Mission Clawtrol."}})
 
 
-async def approval_left_to_a_person(db: Database, approval_id: str) -> None:
+async def approval_left_to_a_person(db: Database, gateway_id: str, approval_id: str) -> None:
     """approval.requested for an approval a rule claimed but could not get decided (the gateway refused):
     it now waits for a person like any other."""
     await emit(db, ("approval.requested",), "OpenClaw gateway",
-               lambda: snapshot(db, "approval.requested", approval_id, {}))
+               lambda: snapshot(db, "approval.requested", approval_id, {"gatewayId": gateway_id}))
 
 
 async def snapshot(db: Database, action: str, entity_id: str | None, details: dict[str, Any]) -> dict:
     """The `data` of an event: the thing that changed, in its API shape, as it is in this transaction."""
     if action.startswith("approval."):
-        row = await db.one("approvals.get", id=entity_id)
-        return {"approval": approval_json(row) if row else {"id": entity_id}}
+        gateway_id = details.get("gatewayId") or "default"  # every approval entry names its gateway
+        row = await db.one("approvals.get", gateway_id=gateway_id, id=entity_id)
+        return {"approval": approval_json(row) if row else {"id": entity_id, "gatewayId": gateway_id}}
     if action == "comment.created":
         row = await db.one("comments.get", id=details.get("commentId"), task_id=entity_id)
         return {"task": {"id": entity_id, "title": details.get("title")},

@@ -58,7 +58,7 @@ GROUP BY decided_by_rule
 -- name: mark_claim
 -- Name the rule on the claim it just took (approvals.claim), so the decision is shown as automatic.
 UPDATE approvals SET decided_by_rule = :rule_id
-WHERE id = :id AND status = 'pending' AND decided_at = :claimed_at
+WHERE gateway_id = :gateway_id AND id = :id AND status = 'pending' AND decided_at = :claimed_at
 RETURNING id
 
 -- name: project_exists

@@ -1,0 +1,1 @@
+"""Several OpenClaw gateways as records (issue #15): the table, its admin API and pages, and one connection each."""

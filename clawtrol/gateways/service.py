@@ -1,0 +1,129 @@
+"""Changing gateway records, each change with its audit entry in one transaction (never the token), and the
+"test connection" handshake. Disabling or removing a gateway closes its pending approvals as `gateway_removed`
+in the same transaction; every process then stops its connection (registry.py, on `gateway.changed`)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from .. import audit
+from ..approvals import service as approvals
+from ..audit import Actor
+from ..clock import new_id, now_iso
+from ..db import Database, UniqueViolation
+from ..errors import ApiError
+from ..gateway.client import GatewayClient
+from ..live import Hub
+from .model import described, parse_url, validate
+from .registry import CHANGED_EVENT, GatewayRegistry
+from .secrets import TokenBox, UnreadableToken
+
+TEST_TIMEOUT = 8.0
+
+
+def _taken(name: str) -> ApiError:
+    return ApiError(f"name: a gateway named {name!r} exists already", 409, field="name", code="CONFLICT")
+
+
+async def get(db: Database, gateway_id: str) -> dict:
+    row = await db.one("gateways.get", id=gateway_id)
+    if row is None:
+        raise ApiError("No gateway with this id.", 404, code="NOT_FOUND")
+    return row
+
+
+async def _announce(hub: Hub, registry: GatewayRegistry, actor: Actor, row: dict, closed: list[dict]) -> None:
+    await registry.reload()  # here at once (the answer shows the new state); other processes on the event
+    await hub.publish(CHANGED_EVENT, {"gateway": {"id": row["id"], "name": row["name"]}})
+    for approval in closed:
+        await approvals.publish(registry.db, hub, "approval.closed", row["id"], approval["id"], actor)
+
+
+async def _close_approvals(db: Database, actor: Actor, row: dict, why: str) -> list[dict]:
+    closed = await db.all("approvals.close_for_gateway", gateway_id=row["id"], now=now_iso())
+    for approval in closed:
+        await audit.record(db, actor, "approval.closed", "approval", approval["id"],
+                           {"command": approval["command"][:500], "gatewayId": row["id"], "reason": "gateway_removed",
+                            "why": f"gateway {row['name']} {why}"})
+    return closed
+
+
+async def create(db: Database, hub: Hub, registry: GatewayRegistry, box: TokenBox, actor: Actor, body: dict) -> dict:
+    values = validate(body)
+    try:
+        async with db.transaction():
+            row = await db.one("gateways.insert", id=new_id(), name=values["name"], url=values["url"],
+                               token_encrypted=box.seal(values["token"]), enabled=values["enabled"],
+                               user_id=actor.user_id, label=actor.label, now=now_iso())
+            await audit.record(db, actor, "gateway.created", "gateway", row["id"], described(row))
+    except UniqueViolation:
+        raise _taken(values["name"]) from None
+    await _announce(hub, registry, actor, row, [])
+    return row
+
+
+async def update(db: Database, hub: Hub, registry: GatewayRegistry, box: TokenBox, actor: Actor, gateway_id: str,
+                 body: dict) -> dict:
+    if not body:
+        raise ApiError("No updates provided: send any of name, url, token, enabled")
+    try:
+        async with db.transaction():
+            before = await db.one("gateways.lock", id=gateway_id)
+            if before is None:
+                raise ApiError("No gateway with this id.", 404, code="NOT_FOUND")
+            values = validate(body, before)
+            sealed = before["token_encrypted"] if values["token"] is None else box.seal(values["token"])
+            row = await db.one("gateways.update", id=gateway_id, name=values["name"], url=values["url"],
+                               token_encrypted=sealed, enabled=values["enabled"], user_id=actor.user_id,
+                               label=actor.label, now=now_iso())
+            changes = {key: value for key, value in described(row).items() if described(before)[key] != value}
+            if values["token"] is not None:
+                changes["token"] = "replaced"
+            await audit.record(db, actor, "gateway.updated", "gateway", gateway_id, {"name": row["name"], "changes": changes})
+            closed = await _close_approvals(db, actor, row, "was disabled") if before["enabled"] and not row["enabled"] else []
+    except UniqueViolation:
+        raise _taken(values["name"]) from None
+    await _announce(hub, registry, actor, row, closed)
+    return row
+
+
+async def remove(db: Database, hub: Hub, registry: GatewayRegistry, actor: Actor, gateway_id: str) -> dict:
+    """Remove a gateway: its connection stops and its pending approvals close; its history stays."""
+    async with db.transaction():
+        row = await db.one("gateways.remove", id=gateway_id, user_id=actor.user_id, label=actor.label, now=now_iso())
+        if row is None:
+            raise ApiError("No gateway with this id.", 404, code="NOT_FOUND")
+        await audit.record(db, actor, "gateway.removed", "gateway", gateway_id, described(row))
+        closed = await _close_approvals(db, actor, row, "was removed")
+    await _announce(hub, registry, actor, row, closed)
+    return {"success": True, "id": gateway_id, "closedApprovals": len(closed)}
+
+
+async def test_connection(db: Database, box: TokenBox, url: object, token: object = None,
+                          gateway_id: str | None = None, identity_path=None) -> dict:
+    """Perform the handshake with a gateway (without keeping the connection): its version, or its error.
+    Without a token, an existing record's stored token is used."""
+    address = parse_url(url)
+    if token in (None, "") and gateway_id:
+        try:
+            token = box.open((await get(db, gateway_id))["token_encrypted"])
+        except UnreadableToken as problem:
+            return {"ok": False, "url": address, "error": str(problem)}
+    if token is not None and not isinstance(token, str):
+        raise ApiError("token: must be a string", field="token")
+    client = GatewayClient(address, token or "", identity_path=identity_path, backoff_initial=60, backoff_max=60,
+                           handshake_timeout=TEST_TIMEOUT)
+    await client.start()
+    try:
+        async with asyncio.timeout(TEST_TIMEOUT):
+            while not client.connected and not client.state.last_error:
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        pass
+    finally:
+        hello, error = client.hello if client.connected else None, client.state.last_error
+        await client.stop()
+    if hello is None:
+        return {"ok": False, "url": address, "error": error or f"no answer within {TEST_TIMEOUT:.0f} s"}
+    return {"ok": True, "url": address, "version": (hello.get("server") or {}).get("version"),
+            "protocol": hello.get("protocol")}
