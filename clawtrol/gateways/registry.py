@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -45,6 +45,7 @@ class Connection:
     sealed_token: str | None
     client: GatewayClient | None
     problem: str | None = None  # why there is no client
+    detach: dict = field(default_factory=dict, repr=False)  # subscription id -> the client's unsubscribe
 
     @property
     def connected(self) -> bool:
@@ -65,35 +66,53 @@ class GatewayRegistry:
         self.client_options = client_options
         self._connections: dict[str, Connection] = {}
         self._names: dict[str, str] = {}  # every gateway ever recorded, removed ones too: history names them
-        self._event_handlers: list[tuple[str, Callable]] = []
-        self._connect_callbacks: list[Callable] = []
-        self._disconnect_callbacks: list[Callable] = []
+        self._subscriptions: list[tuple] = []  # (kind, event name or None, callback)
         self._lock = asyncio.Lock()
         self._poller: asyncio.Task | None = None
         self._reloads: set[asyncio.Task] = set()
         self._running = False
 
-    # --- subscriptions (apply to every gateway, present and future) --------------------------------
+    # --- subscriptions (apply to every gateway, present and future; each returns an unsubscribe) --------
 
-    def on_event(self, event: str, handler: Callable) -> None:
+    def on_event(self, event: str, handler: Callable) -> Callable[[], None]:
         """Call `handler(gateway_id, GatewayEvent)` for `event` frames of every gateway ("*": all)."""
-        self._event_handlers.append((event, handler))
-        for connection in self._connections.values():
-            if connection.client is not None:
-                connection.client.on_event(event, functools.partial(handler, connection.id))
+        return self._subscribe(("event", event, handler))
 
-    def on_connect(self, callback: Callable) -> None:
+    def on_connect(self, callback: Callable) -> Callable[[], None]:
         """Call `callback(gateway_id, hello)` after every successful (re)connect of any gateway."""
-        self._connect_callbacks.append(callback)
-        for connection in self._connections.values():
-            if connection.client is not None:
-                connection.client.on_connect(functools.partial(callback, connection.id))
+        return self._subscribe(("connect", None, callback))
 
-    def on_disconnect(self, callback: Callable) -> None:
-        self._disconnect_callbacks.append(callback)
+    def on_disconnect(self, callback: Callable) -> Callable[[], None]:
+        """Call `callback(gateway_id, reason)` when any gateway's established connection ends."""
+        return self._subscribe(("disconnect", None, callback))
+
+    def _subscribe(self, subscription: tuple) -> Callable[[], None]:
+        self._subscriptions.append(subscription)
         for connection in self._connections.values():
-            if connection.client is not None:
-                connection.client.on_disconnect(functools.partial(callback, connection.id))
+            self._attach(connection, subscription)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._subscriptions.remove(subscription)
+            for connection in self._connections.values():
+                detach = connection.detach.pop(id(subscription), None)
+                if detach is not None:
+                    detach()
+        return unsubscribe
+
+    @staticmethod
+    def _attach(connection: Connection, subscription: tuple) -> None:
+        if connection.client is None:
+            return
+        kind, event, callback = subscription
+        bound = functools.partial(callback, connection.id)
+        if kind == "event":
+            detach = connection.client.on_event(event, bound)
+        elif kind == "connect":
+            detach = connection.client.on_connect(bound)
+        else:
+            detach = connection.client.on_disconnect(bound)
+        connection.detach[id(subscription)] = detach
 
     # --- lookups ------------------------------------------------------------------------------------
 
@@ -207,14 +226,10 @@ class GatewayRegistry:
             connection.problem = str(problem)
             log.warning("gateway %s: %s", row["name"], problem)
             return connection
-        client = connection.client = GatewayClient(row["url"], token, identity_path=self.identity_path,
-                                                   **self.client_options)
-        for event, handler in self._event_handlers:
-            client.on_event(event, functools.partial(handler, row["id"]))
-        for callback in self._connect_callbacks:
-            client.on_connect(functools.partial(callback, row["id"]))
-        for callback in self._disconnect_callbacks:
-            client.on_disconnect(functools.partial(callback, row["id"]))
+        connection.client = GatewayClient(row["url"], token, identity_path=self.identity_path,
+                                          **self.client_options)
+        for subscription in self._subscriptions:
+            self._attach(connection, subscription)
         log.info("gateway connection starting", extra={"gateway": row["id"], "name": row["name"], "url": row["url"]})
         return connection
 
