@@ -674,6 +674,7 @@ async def import_source(db: Database, source: Source, plan: Plan,
     importer = Importer(db, source, plan, out)
     async with db.transaction():
         await importer.copy_all()
+        await db.changed("importer.link_sessions_to_default")
         await importer.summary()
         problems = await importer.verify()
         if problems:

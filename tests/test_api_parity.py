@@ -132,7 +132,7 @@ async def real_ids(app, fake, db, admin) -> dict:
     approval = await fake.raise_approval("ls -la", sessionKey=session["key"])
 
     async def stored():
-        return await db.one("approvals.get", id=approval["id"])
+        return await db.one("approvals.get", gateway_id="default", id=approval["id"])
     await eventually(stored)
     member = await sign_in_as(app, "mel", "member")
     doomed_user = await sign_in_as(app, "gone", "viewer")

@@ -22,7 +22,7 @@ async def make_rule(client, status: int = 201, **body) -> dict:
 
 async def stored(db, approval_id: str, status: str):
     async def check():
-        row = await db.one("approvals.get", id=approval_id)
+        row = await db.one("approvals.get", gateway_id="default", id=approval_id)
         return row if row is not None and row["status"] == status else None
     return await eventually(check)
 
@@ -287,7 +287,7 @@ async def test_a_rule_decides_what_a_resync_brings_after_a_reconnect(connected, 
     assert entry["details"]["ruleId"] == rule["id"]
     await fake.drop()  # the next resync leaves it alone
     await default_gateway(connected).wait_connected(5)
-    await connected.extensions["approvals"].resync()
+    await connected.extensions["approvals"].resync("default")
     assert len(await entries(db, "approval.auto_resolved", entity_id=missed["id"])) == 1
 
 

@@ -18,7 +18,7 @@ XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 async def stored(db, approval_id: str, status: str = "pending"):
     async def check():
-        row = await db.one("approvals.get", id=approval_id)
+        row = await db.one("approvals.get", gateway_id="default", id=approval_id)
         return row if row is not None and row["status"] == status else None
     return await eventually(check)
 
@@ -54,7 +54,7 @@ async def test_the_same_event_twice_stores_one_row_and_one_audit_entry(connected
     record = await fake.raise_approval("make deploy")
     await stored(db, record["id"])
     await fake.emit("exec.approval.requested", record)  # e.g. a second delivery
-    await connected.extensions["approvals"].resync()
+    await connected.extensions["approvals"].resync("default")
     assert len(await audit_rows(db, "approval.requested", record["id"])) == 1
     assert await db.value("approvals.pending_count", now=now_iso()) == 1
 
@@ -107,12 +107,12 @@ async def test_a_decision_taken_elsewhere_updates_the_row(connected, fake, db):
 
 async def test_expired_approvals_leave_the_queue(connected, fake, db, admin):
     record = await fake.raise_approval("sleep 1", expires_in_ms=-1000)
-    await eventually(lambda: db.one("approvals.get", id=record["id"]))
+    await eventually(lambda: db.one("approvals.get", gateway_id="default", id=record["id"]))
     assert (await (await admin.get("/api/approvals")).get_json())["pending"] == []  # already past its expiry
     response = await admin.post(f"/api/approvals/{record['id']}/resolve", json={"decision": "deny"})
     assert response.status_code == 409 and "expired" in (await response.get_json())["error"]
     assert await connected.extensions["approvals"].expire_due() == 1
-    assert (await db.one("approvals.get", id=record["id"]))["status"] == "expired"
+    assert (await db.one("approvals.get", gateway_id="default", id=record["id"]))["status"] == "expired"
     assert len(await audit_rows(db, "approval.expired", record["id"])) == 1
     assert await connected.extensions["approvals"].expire_due() == 0
 
@@ -124,9 +124,10 @@ async def test_admin_resolves_through_the_gateway_and_it_is_audited(connected, f
     await stored(db, record["id"])
     response = await admin.post(f"/api/approvals/{record['id']}/resolve", json={"decision": "allow-once"})
     assert response.status_code == 200
-    assert await response.get_json() == {"success": True, "id": record["id"], "decision": "allow-once"}
+    assert await response.get_json() == {"success": True, "id": record["id"], "gatewayId": "default",
+                                         "decision": "allow-once"}
     assert ("exec.approval.resolve", {"id": record["id"], "decision": "allow-once"}) in fake.requests
-    row = await db.one("approvals.get", id=record["id"])
+    row = await db.one("approvals.get", gateway_id="default", id=record["id"])
     assert row["status"] == "resolved" and row["decision"] == "allow-once"
     assert row["decided_by"] == admin.user["id"] and row["decided_by_label"] == "ada" and row["gateway_ack_at"]
     [entry] = await audit_rows(db, "approval.resolved", record["id"])
@@ -166,7 +167,7 @@ async def test_bad_decisions_are_refused_naming_the_field(connected, fake, db, a
     assert unknown.status_code == 404
     extra = await admin.post(f"/api/approvals/{record['id']}/resolve", json={"decision": "deny", "force": True})
     assert extra.status_code == 400
-    assert (await db.one("approvals.get", id=record["id"]))["status"] == "pending"
+    assert (await db.one("approvals.get", gateway_id="default", id=record["id"]))["status"] == "pending"
 
 
 async def test_gateway_down_answers_503_and_the_approval_stays_pending(connected, fake, db, admin):
@@ -175,7 +176,7 @@ async def test_gateway_down_answers_503_and_the_approval_stays_pending(connected
     await default_gateway(connected).stop()
     response = await admin.post(f"/api/approvals/{record['id']}/resolve", json={"decision": "deny"})
     assert response.status_code == 503 and "stays pending" in (await response.get_json())["error"]
-    row = await db.one("approvals.get", id=record["id"])
+    row = await db.one("approvals.get", gateway_id="default", id=record["id"])
     assert row["status"] == "pending" and row["decided_at"] is None
     assert (await (await admin.get("/api/approvals")).get_json())["gatewayConnected"] is False
 
@@ -215,7 +216,7 @@ async def test_roles_members_decide_only_for_sessions_they_started(connected, fa
     assert listed[linked_theirs["id"]]["task"]["title"] == "Theirs" and listed[linked_theirs["id"]]["taskId"]
     assert listed[linked_theirs["id"]]["startedBy"]["label"] == "ada"
     assert listed[unlinked["id"]]["task"] is None and listed[unlinked["id"]]["startedBy"] is None
-    assert (await db.one("approvals.get", id=linked_mine["id"]))["task_id"] == mine["id"]
+    assert (await db.one("approvals.get", gateway_id="default", id=linked_mine["id"]))["task_id"] == mine["id"]
 
 
 # --- the page and live updates ----------------------------------------------------------------------------
@@ -239,12 +240,12 @@ async def test_the_page_escapes_the_command_and_shows_buttons_by_role(connected,
 async def test_deciding_from_the_page_swaps_the_queue_and_toasts(connected, fake, db, admin):
     record = await fake.raise_approval("pytest -q")
     await stored(db, record["id"])
-    response = await admin.post(f"/approvals/{record['id']}/decide", form={"decision": "deny"},
+    response = await admin.post(f"/approvals/default/{record['id']}/decide", form={"decision": "deny"},
                                 headers={"HX-Request": "true"})
     html = await response.get_data(as_text=True)
     assert response.status_code == 200 and 'id="approvals"' in html and "Nothing is waiting" in html
     assert json.loads(response.headers["HX-Trigger"])["clawtrol:toast"]["level"] == "success"
-    again = await admin.post(f"/approvals/{record['id']}/decide", form={"decision": "deny"},
+    again = await admin.post(f"/approvals/default/{record['id']}/decide", form={"decision": "deny"},
                              headers={"HX-Request": "true"})
     toast = json.loads(again.headers["HX-Trigger"])["clawtrol:toast"]
     assert toast["level"] == "error" and "already resolved by ada" in toast["message"]
@@ -267,9 +268,9 @@ async def test_live_events_for_requested_and_resolved(connected, fake, db, admin
 async def test_a_stale_claim_of_a_process_that_died_does_not_block_the_approval(connected, fake, db, admin):
     record = await fake.raise_approval("make clean")
     await stored(db, record["id"])
-    await db.changed("approvals.claim", id=record["id"], decision="deny", user_id=None, token_id=None,
+    await db.changed("approvals.claim", gateway_id="default", id=record["id"], decision="deny", user_id=None, token_id=None,
                      label="crashed-worker", now="2020-01-01T00:00:00.000Z", stale_before="2000-01-01T00:00:00.000Z")
     response = await admin.post(f"/api/approvals/{record['id']}/resolve", json={"decision": "allow-once"})
     assert response.status_code == 200
-    row = await db.one("approvals.get", id=record["id"])
+    row = await db.one("approvals.get", gateway_id="default", id=record["id"])
     assert row["status"] == "resolved" and row["decided_by_label"] == "ada" and row["decision"] == "allow-once"

@@ -156,7 +156,7 @@ async def raise_approval(requester: GatewayClient, db, command: str) -> tuple[st
          "agentId": "main", "sessionKey": "agent:main:main"},
         expect_final=True, on_accepted=accepted.append, timeout=10, final_timeout=30))
     for _ in range(200):
-        if accepted and await db.one("approvals.get", id=accepted[0]["id"]):
+        if accepted and await db.one("approvals.get", gateway_id="default", id=accepted[0]["id"]):
             break
         await asyncio.sleep(0.05)
     return accepted[0]["id"], final
@@ -180,7 +180,7 @@ async def test_an_approval_raised_on_the_gateway_is_resolved_through_the_app(rea
         response = await admin.post(f"/api/approvals/{approval_id}/resolve", json={"decision": "deny"})
         assert response.status_code == 200, await response.get_json()
         assert (await asyncio.wait_for(final, 30))["decision"] == "deny"
-        row = await db.one("approvals.get", id=approval_id)
+        row = await db.one("approvals.get", gateway_id="default", id=approval_id)
         assert row["status"] == "resolved" and row["decision"] == "deny" and row["decided_by_label"] == "ada"
         again = await admin.post(f"/api/approvals/{approval_id}/resolve", json={"decision": "allow-once"})
         assert again.status_code == 409
@@ -208,7 +208,7 @@ async def test_a_member_cannot_hijack_a_session_on_the_real_gateway(real_gateway
         messaged = await member.post("/api/agents/agent:main:main/message", json={"message": "run it"})
         assert messaged.status_code == 403
         assert not final.done()  # the gateway still waits for a decision
-        row = await db.one("approvals.get", id=approval_id)
+        row = await db.one("approvals.get", gateway_id="default", id=approval_id)
         assert row["status"] == "pending" and row["decided_at"] is None
 
         response = await admin.post(f"/api/approvals/{approval_id}/resolve", json={"decision": "deny"})
@@ -259,10 +259,10 @@ async def test_gateway_restart_reconnects_and_resyncs(real_gateway, gateway_app)
     await gateway.wait_connected(60)
     assert gateway.state.connects == connects + 1
     for _ in range(200):
-        if (await db.one("approvals.get", id="lost-in-restart"))["status"] == "closed":
+        if (await db.one("approvals.get", gateway_id="default", id="lost-in-restart"))["status"] == "closed":
             break
         await asyncio.sleep(0.05)
-    assert (await db.one("approvals.get", id="lost-in-restart"))["status"] == "closed"
+    assert (await db.one("approvals.get", gateway_id="default", id="lost-in-restart"))["status"] == "closed"
 
 
 async def test_the_originals_agent_routes_on_the_real_gateway(gateway_app):

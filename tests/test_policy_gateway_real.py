@@ -25,7 +25,7 @@ async def test_a_rule_resolves_an_approval_on_the_real_gateway(real_gateway, gat
         approval_id, final = await raise_approval(requester, db, "echo clawtrol-policy ok")
         assert (await asyncio.wait_for(final, 30))["decision"] == "allow-once"  # the gateway took the rule's word
         for _ in range(200):
-            row = await db.one("approvals.get", id=approval_id)
+            row = await db.one("approvals.get", gateway_id="default", id=approval_id)
             if row["status"] == "resolved":
                 break
             await asyncio.sleep(0.05)
@@ -37,7 +37,7 @@ async def test_a_rule_resolves_an_approval_on_the_real_gateway(real_gateway, gat
 
         # a compound command under the same pattern is left to a person
         compound_id, compound = await raise_approval(requester, db, "echo clawtrol-policy ok && rm -rf /tmp/x")
-        assert (await db.one("approvals.get", id=compound_id))["decided_at"] is None
+        assert (await db.one("approvals.get", gateway_id="default", id=compound_id))["decided_at"] is None
         response = await admin.post(f"/api/approvals/{compound_id}/resolve", json={"decision": "deny"})
         assert response.status_code == 200, await response.get_json()
         assert (await asyncio.wait_for(compound, 30))["decision"] == "deny"

@@ -14,7 +14,7 @@ VICTIM = "agent:main:main"
 
 async def pending_row(db, approval_id: str) -> dict:
     async def check():
-        row = await db.one("approvals.get", id=approval_id)
+        row = await db.one("approvals.get", gateway_id="default", id=approval_id)
         return row if row is not None and row["status"] == "pending" else None
     return await eventually(check)
 
@@ -41,7 +41,7 @@ async def test_a_member_cannot_take_over_a_session_by_writing_session_key(connec
     assert message.status_code == 403
     resolve = await member.post(f"/api/approvals/{approval['id']}/resolve", json={"decision": "allow-always"})
     assert resolve.status_code == 403
-    assert (await db.one("approvals.get", id=approval["id"]))["decided_at"] is None
+    assert (await db.one("approvals.get", gateway_id="default", id=approval["id"]))["decided_at"] is None
     assert not [call for call in fake.requests if call[0] in ("chat.send", "exec.approval.resolve")]
     assert await audit.search(db, action="agent.messaged") == []
 
@@ -55,7 +55,7 @@ async def test_a_member_token_cannot_link_a_session_at_creation(connected, fake,
     assert (await (await bot.get("/api/tasks")).get_json())["total"] == 0
     resolve = await bot.post(f"/api/approvals/{approval['id']}/resolve", json={"decision": "allow-once"})
     assert resolve.status_code == 403
-    assert (await db.one("approvals.get", id=approval["id"]))["status"] == "pending"
+    assert (await db.one("approvals.get", gateway_id="default", id=approval["id"]))["status"] == "pending"
 
 
 # --- what does grant authority ----------------------------------------------------------------------------

@@ -344,7 +344,7 @@ async def test_approval_events_and_rule_decisions(connected, fake, admin, sender
     asked = await fake.raise_approval("rm -rf build")
     automatic = await fake.raise_approval("ls -la")
     expiring = await fake.raise_approval("sleep 1", expires_in_ms=-1000)
-    await eventually(lambda: db.one("approvals.get", id=expiring["id"]))
+    await eventually(lambda: db.one("approvals.get", gateway_id="default", id=expiring["id"]))
     await connected.extensions["approvals"].expire_due()
     await admin.post(f"/api/approvals/{asked['id']}/resolve", json={"decision": "deny"})
     requests = await receiver.wait_for(5)

@@ -70,7 +70,7 @@ INSERT INTO approvals (id, command, cwd, host, agent_id, session_key, task_id, a
 VALUES (:id, :command, :cwd, :host, :agent_id, :session_key, :task_id, :allowed_decisions, :status,
         :decision, :decided_by, :decided_by_token, :decided_by_label, :decided_at, :gateway_ack_at,
         :requested_at, :expires_at, :payload, :updated_at)
-ON CONFLICT (id) DO NOTHING
+ON CONFLICT (gateway_id, id) DO NOTHING
 RETURNING id
 
 -- name: insert_audit
@@ -81,12 +81,17 @@ VALUES (:id, :user_id, :token_id, :actor_kind, :actor_label, :action, :entity_ty
 ON CONFLICT (id) DO NOTHING
 RETURNING id
 
+-- name: link_sessions_to_default
+-- After an import: imported session links belong to the gateway 'default' (GATEWAY_URL), as approvals and start
+-- work records do (their gateway_id column defaults to it).
+UPDATE tasks SET session_gateway_id = 'default' WHERE session_key IS NOT NULL AND session_gateway_id IS NULL
+
 -- name: insert_started_session
 INSERT INTO started_sessions (session_key, task_id, project_id, agent_id, started_by, started_by_token,
                               started_by_label, run_id, started_at)
 VALUES (:id, :task_id, :project_id, :agent_id, :started_by, :started_by_token, :started_by_label, :run_id,
         :started_at)
-ON CONFLICT (session_key) DO NOTHING
+ON CONFLICT (gateway_id, session_key) DO NOTHING
 RETURNING session_key
 
 -- name: users_keys

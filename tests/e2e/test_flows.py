@@ -390,24 +390,24 @@ async def test_an_approval_appears_live_for_both_and_the_other_sees_who_decided(
                                                                 sessionKey="agent:main:e2e"))
     started = time.monotonic()
     for person in (octocat, hubot):
-        item = person.page.locator(f"#approval-{record['id']}")
+        item = person.page.locator(f"#approval-default-{record['id']}")
         await expect(item).to_be_visible(timeout=LIVE_TIMEOUT_MS)
         await expect(item.locator(".approval-command")).to_have_text(command)  # shown as text, not markup
         await expect(person.page.locator("[data-pending-approvals]")).to_have_text("1")
         await expect(item.locator(".countdown")).to_contain_text("m")
     print(f"approval visible in both browsers after {(time.monotonic() - started) * 1000:.0f} ms")
     # hubot (member) may not decide an approval that is not linked to a task of his: no buttons for him
-    await expect(hubot.page.locator(f"#approval-{record['id']} button")).to_have_count(0)
-    await expect(octocat.page.locator(f"#approval-{record['id']} button")).to_have_count(2)
+    await expect(hubot.page.locator(f"#approval-default-{record['id']} button")).to_have_count(0)
+    await expect(octocat.page.locator(f"#approval-default-{record['id']} button")).to_have_count(2)
     await octocat.screenshot("approvals-pending")
 
-    await octocat.page.locator(f"#approval-{record['id']}").get_by_role("button", name="Allow once").click()
+    await octocat.page.locator(f"#approval-default-{record['id']}").get_by_role("button", name="Allow once").click()
     await expect(octocat.toast("decision sent to the gateway")).to_be_visible()
     started = time.monotonic()
     row = hubot.page.locator("#recent-heading ~ .table-wrap tbody tr").first
     await expect(row).to_contain_text("octocat", timeout=LIVE_TIMEOUT_MS)
     await expect(row).to_contain_text("Allow once")
-    await expect(hubot.page.locator(f"#approval-{record['id']}")).to_have_count(0)
+    await expect(hubot.page.locator(f"#approval-default-{record['id']}")).to_have_count(0)
     await expect(hubot.page.locator("[data-pending-approvals]")).to_be_hidden()
     print(f"decision visible to the other person after {(time.monotonic() - started) * 1000:.0f} ms")
     assert ("exec.approval.resolve", {"id": record["id"], "decision": "allow-once"}) in fake_gateway.fake.requests

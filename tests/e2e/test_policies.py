@@ -78,7 +78,7 @@ async def test_an_admin_adds_a_rule_and_a_matching_approval_is_decided_by_it(
     await expect(recent).to_contain_text("policy: git read-only", timeout=LIVE_TIMEOUT_MS)
     await expect(recent).to_contain_text("Allow once")
     await expect(recent.locator(".badge-auto")).to_have_text("automatic")
-    await expect(page.locator(f"#approval-{record['id']}")).to_have_count(0)
+    await expect(page.locator(f"#approval-default-{record['id']}")).to_have_count(0)
     await expect(page.locator("[data-pending-approvals]")).to_be_hidden()
     assert await page.evaluate("window.__pendingSeen") == []
     assert ("exec.approval.resolve", {"id": record["id"], "decision": "allow-once"}) in fake_gateway.fake.requests
