@@ -163,10 +163,11 @@ class FakeGateway:
             while not predicate():
                 await asyncio.sleep(0.01)
 
-    async def raise_approval(self, command: str, *, expires_in_ms: int = 120_000, **request: Any) -> dict:
+    async def raise_approval(self, command: str, *, expires_in_ms: int = 120_000, approval_id: str | None = None,
+                             **request: Any) -> dict:
         """An exec approval as an agent run raises it: kept pending and sent to every connection."""
         now = int(time.time() * 1000)
-        record = {"approvalKind": "exec", "id": str(uuid.uuid4()),
+        record = {"approvalKind": "exec", "id": approval_id or str(uuid.uuid4()),
                   "request": {"command": command, "host": "gateway", "agentId": "main", **request},
                   "createdAtMs": now, "expiresAtMs": now + expires_in_ms}
         self.approvals[record["id"]] = record

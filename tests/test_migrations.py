@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import shutil
 
 from clawtrol.db import Database, QueryCatalog
 from clawtrol.db.migrations import discover, split_sqlite_script, upgrade
@@ -90,8 +91,69 @@ async def test_started_sessions_are_rebuilt_from_the_audit_trail(empty_database_
         await audit.record(db, gone_user, "agent.work_started", "task", "t1",
                            {"sessionKey": "agent:main:old", "agentId": "main", "runId": "run-1"})
         await upgrade(db, SQL_MIGRATIONS)
-        record = await db.one("agents.session_start", session_key="agent:main:old")
+        record = await db.one("agents.session_start", gateway_id="default", session_key="agent:main:old")
         assert record["started_by_label"] == "octocat" and record["started_by"] is None  # the user is gone
         assert record["started_task_id"] == "t1" and record["agent_id"] == "main"
     finally:
         await db.disconnect()
+
+
+OLD_ROWS = """
+-- name: approval
+INSERT INTO approvals (id, command, session_key, allowed_decisions, status, requested_at, updated_at)
+VALUES (:id, 'make deploy', 'agent:main:old', '["allow-once","deny"]', 'pending', :now, :now)
+RETURNING id
+
+-- name: started
+INSERT INTO started_sessions (session_key, agent_id, started_by_label, started_at)
+VALUES ('agent:main:old', 'main', 'octocat', :now)
+RETURNING session_key
+"""
+
+
+async def test_an_install_from_before_several_gateways_keeps_its_gateway_and_approvals(empty_database_url, tmp_path):
+    """0009 + the first start: GATEWAY_URL becomes the gateway 'default', and the approvals, start work records and
+    session links stored before belong to it."""
+    from clawtrol.app import create_app
+    from clawtrol.config import load_config
+
+    from .fake_gateway import FakeGateway
+
+    old_root, old_queries = tmp_path / "migrations", tmp_path / "queries"
+    shutil.copytree(SQL_QUERIES, old_queries)
+    (old_queries / "old.sql").write_text(OLD_ROWS)
+    for dialect in ("sqlite", "postgres"):
+        (old_root / dialect).mkdir(parents=True)
+        for migration in discover(SQL_MIGRATIONS / dialect):
+            if migration.version < 9:
+                (old_root / dialect / migration.path.name).write_text(migration.path.read_text())
+    dialect = "sqlite" if empty_database_url.startswith("sqlite") else "postgres"
+    old = Database(empty_database_url, QueryCatalog.load(old_queries, dialect))
+    await old.connect()
+    try:
+        await upgrade(old, old_root)
+        stamp = "2026-01-01T00:00:00.000Z"
+        await old.changed("old.approval", id="old-approval", now=stamp)
+        await old.changed("old.started", now=stamp)
+        await upgrade(old, SQL_MIGRATIONS)
+    finally:
+        await old.disconnect()
+
+    async with FakeGateway(token="gw-token") as fake:
+        environ = make_environ(empty_database_url, tmp_path / "data", GATEWAY_URL=fake.url, GATEWAY_TOKEN="gw-token")
+        app = create_app(load_config(environ, env_file=None))
+        async with app.test_app():
+            registry = app.extensions["gateways"]
+            [connection] = registry.connections()
+            assert (connection.id, connection.name, connection.url) == ("default", "default", fake.url)
+            await registry.client("default").wait_connected(5)
+            db = app.extensions["db"]
+            row = await db.one("approvals.get", gateway_id="default", id="old-approval")
+            assert row["gateway_name"] == "default" and row["started_by_label"] == "octocat"  # joined per gateway
+            stored = await db.one("gateways.get", id="default")
+            assert stored["token_encrypted"] and "gw-token" not in stored["token_encrypted"]
+        # a second start neither duplicates the record nor applies a GATEWAY_URL that changed meanwhile
+        environ["GATEWAY_URL"] = "ws://127.0.0.1:9"
+        again = create_app(load_config(environ, env_file=None))
+        async with again.test_app():
+            assert [(c.id, c.url) for c in again.extensions["gateways"].connections()] == [("default", fake.url)]
