@@ -2,7 +2,8 @@
 menu as (label, endpoint) — an entry shows only once its area is registered."""
 
 AREAS = ("health", "auth", "overview", "pages", "board", "tasks", "approvals", "agents", "associations", "message",
-         "activity", "costs", "projects", "live", "admin", "audit", "settings", "approval_rules", "webhooks")
+         "activity", "costs", "projects", "live", "admin", "audit", "settings", "approval_rules", "webhooks",
+         "gateways")
 
 NAVIGATION = (
     ("Overview", "overview.overview_page"),

@@ -4,19 +4,36 @@ from quart import Blueprint, current_app, render_template
 
 from .. import health
 from ..db import current_db
+from ..gateways import service as gateways
+from ..gateways.model import state_of
 
 blueprint = Blueprint("pages", __name__)
+
+
+def _from_registry(registry) -> list[dict]:
+    """The enabled gateways as the registry knows them (when the database cannot say which exist)."""
+    return [{"id": c.id, "name": c.name, "url": c.url, "enabled": True, "connected": c.connected,
+             "version": c.client.state.server_version if c.connected else None, "lastError": c.last_error,
+             "lastConnectedAt": c.client.state.connected_at if c.client else None,
+             "latencyMs": c.client.latency_ms if c.connected else None} for c in registry.connections()]
 
 
 @blueprint.get("/status")
 async def status():
     report = await health.check()
-    migrations = await current_db().all("migrations.applied") if report["db"]["connected"] else []
+    registry = current_app.extensions["gateways"]
+    if report["db"]["connected"]:
+        db = current_db()
+        migrations = await db.all("migrations.applied")
+        gateway_list = await gateways.listing(db, registry)
+    else:
+        migrations, gateway_list = [], _from_registry(registry)
     config = current_app.config["CLAWTROL"]
     return await render_template(
         "pages/status.html",
         report=report,
         migrations=migrations,
         dialect="SQLite" if config.is_sqlite else "PostgreSQL",
-        gateway_url=config.gateway_url,
+        gateways=gateway_list,
+        state_of=state_of,
     )

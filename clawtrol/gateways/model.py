@@ -71,3 +71,39 @@ def validate(body: dict, before: dict | None = None) -> dict:
 def described(row: dict) -> dict:
     """What the audit trail records of a gateway (never the token)."""
     return {"name": row["name"], "url": row["url"], "enabled": bool(row["enabled"])}
+
+
+def to_json(row: dict, connection=None, pending: int = 0) -> dict:
+    """A gateway as the API shows it, with its connection's state (a registry Connection, or None when the
+    gateway is disabled or not loaded yet). Never the token: only whether one is stored."""
+    enabled = bool(row["enabled"])
+    if not enabled:
+        connection = None
+    client = connection.client if connection is not None else None
+    connected = bool(connection is not None and connection.connected)
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "url": row["url"],
+        "enabled": enabled,
+        "connected": connected,
+        "version": client.state.server_version if connected else None,
+        "lastError": connection.last_error if connection is not None else None,
+        "lastConnectedAt": client.state.connected_at if client is not None else None,
+        "latencyMs": client.latency_ms if connected else None,
+        "pendingApprovals": int(pending or 0),
+        "hasToken": bool(row["token_encrypted"]),
+        "createdAt": row["created_at"],
+        "createdBy": row["created_by_label"],
+        "updatedAt": row["updated_at"],
+        "updatedBy": row["updated_by_label"],
+    }
+
+
+def state_of(gateway: dict) -> str:
+    """The badge a gateway (to_json) shows: connected, connecting, disconnected or disabled."""
+    if not gateway["enabled"]:
+        return "disabled"
+    if gateway["connected"]:
+        return "connected"
+    return "disconnected" if gateway["lastError"] else "connecting"

@@ -5,6 +5,7 @@ in the same transaction; every process then stops its connection (registry.py, o
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from .. import audit
 from ..approvals import service as approvals
@@ -14,9 +15,11 @@ from ..db import Database, UniqueViolation
 from ..errors import ApiError
 from ..gateway.client import GatewayClient
 from ..live import Hub
-from .model import described, parse_url, validate
+from .model import described, parse_url, to_json, validate
 from .registry import CHANGED_EVENT, GatewayRegistry
 from .secrets import TokenBox, UnreadableToken
+
+log = logging.getLogger(__name__)
 
 TEST_TIMEOUT = 8.0
 
@@ -32,11 +35,33 @@ async def get(db: Database, gateway_id: str) -> dict:
     return row
 
 
-async def _announce(hub: Hub, registry: GatewayRegistry, actor: Actor, row: dict, closed: list[dict]) -> None:
-    await registry.reload()  # here at once (the answer shows the new state); other processes on the event
+async def listing(db: Database, registry: GatewayRegistry) -> list[dict]:
+    """Every gateway not removed, by name, as the API shows it: with its connection's state and its pending
+    approvals."""
+    counts = await pending_counts(db)
+    return [to_json(row, registry.get(row["id"]), counts.get(row["id"], 0)) for row in await db.all("gateways.live")]
+
+
+async def one(db: Database, registry: GatewayRegistry, gateway_id: str) -> dict:
+    row = await get(db, gateway_id)
+    return to_json(row, registry.get(gateway_id), (await pending_counts(db)).get(gateway_id, 0))
+
+
+async def pending_counts(db: Database) -> dict[str, int]:
+    return {row["gateway_id"]: int(row["pending"]) for row in await db.all("gateways.pending_counts", now=now_iso())}
+
+
+async def _announce(db: Database, hub: Hub, registry: GatewayRegistry, actor: Actor, row: dict,
+                    closed: list[dict]) -> None:
+    """After the commit: this process reconnects at once (the answer shows the new state), the others on the
+    live event (or their periodic reload); the closed approvals leave every open queue."""
+    try:
+        await registry.reload()
+    except Exception as exc:  # committed all the same; the periodic reload catches up
+        log.warning("could not reload the gateways after a change: %s", exc, extra={"gateway": row["id"]})
     await hub.publish(CHANGED_EVENT, {"gateway": {"id": row["id"], "name": row["name"]}})
     for approval in closed:
-        await approvals.publish(registry.db, hub, "approval.closed", row["id"], approval["id"], actor)
+        await approvals.publish(db, hub, "approval.closed", row["id"], approval["id"], actor)
 
 
 async def _close_approvals(db: Database, actor: Actor, row: dict, why: str) -> list[dict]:
@@ -58,7 +83,7 @@ async def create(db: Database, hub: Hub, registry: GatewayRegistry, box: TokenBo
             await audit.record(db, actor, "gateway.created", "gateway", row["id"], described(row))
     except UniqueViolation:
         raise _taken(values["name"]) from None
-    await _announce(hub, registry, actor, row, [])
+    await _announce(db, hub, registry, actor, row, [])
     return row
 
 
@@ -78,12 +103,12 @@ async def update(db: Database, hub: Hub, registry: GatewayRegistry, box: TokenBo
                                label=actor.label, now=now_iso())
             changes = {key: value for key, value in described(row).items() if described(before)[key] != value}
             if values["token"] is not None:
-                changes["token"] = "replaced"
+                changes["token"] = "replaced" if values["token"] else "cleared"
             await audit.record(db, actor, "gateway.updated", "gateway", gateway_id, {"name": row["name"], "changes": changes})
             closed = await _close_approvals(db, actor, row, "was disabled") if before["enabled"] and not row["enabled"] else []
     except UniqueViolation:
         raise _taken(values["name"]) from None
-    await _announce(hub, registry, actor, row, closed)
+    await _announce(db, hub, registry, actor, row, closed)
     return row
 
 
@@ -95,33 +120,39 @@ async def remove(db: Database, hub: Hub, registry: GatewayRegistry, actor: Actor
             raise ApiError("No gateway with this id.", 404, code="NOT_FOUND")
         await audit.record(db, actor, "gateway.removed", "gateway", gateway_id, described(row))
         closed = await _close_approvals(db, actor, row, "was removed")
-    await _announce(hub, registry, actor, row, closed)
+    await _announce(db, hub, registry, actor, row, closed)
     return {"success": True, "id": gateway_id, "closedApprovals": len(closed)}
 
 
 async def test_connection(db: Database, box: TokenBox, url: object, token: object = None,
-                          gateway_id: str | None = None, identity_path=None) -> dict:
-    """Perform the handshake with a gateway (without keeping the connection): its version, or its error.
-    Without a token, an existing record's stored token is used."""
+                          gateway_id: object = None, identity_path=None) -> dict:
+    """Perform the handshake with a gateway (without keeping the connection): {ok, version} or {ok: false,
+    error} with the gateway's (or the network's) reason. Without a token, the stored token of the record
+    `gateway_id` is used (the edit form leaves the token empty to keep it)."""
     address = parse_url(url)
-    if token in (None, "") and gateway_id:
-        try:
-            token = box.open((await get(db, gateway_id))["token_encrypted"])
-        except UnreadableToken as problem:
-            return {"ok": False, "url": address, "error": str(problem)}
     if token is not None and not isinstance(token, str):
         raise ApiError("token: must be a string", field="token")
-    client = GatewayClient(address, token or "", identity_path=identity_path, backoff_initial=60, backoff_max=60,
-                           handshake_timeout=TEST_TIMEOUT)
+    if gateway_id is not None and not isinstance(gateway_id, str):
+        raise ApiError("gatewayId: must be a string", field="gatewayId")
+    if not token and gateway_id:
+        row = await db.one("gateways.get", id=gateway_id)
+        if row is None:
+            raise ApiError(f"gatewayId: no gateway {gateway_id!r}", 404, field="gatewayId", code="NOT_FOUND")
+        try:
+            token = box.open(row["token_encrypted"])
+        except UnreadableToken as problem:
+            return {"ok": False, "url": address, "error": str(problem)}
+    client = GatewayClient(address, (token or "").strip(), identity_path=identity_path, backoff_initial=60,
+                           backoff_max=60, handshake_timeout=TEST_TIMEOUT)
     await client.start()
     try:
-        async with asyncio.timeout(TEST_TIMEOUT):
+        async with asyncio.timeout(TEST_TIMEOUT + 1):
             while not client.connected and not client.state.last_error:
                 await asyncio.sleep(0.05)
     except TimeoutError:
         pass
     finally:
-        hello, error = client.hello if client.connected else None, client.state.last_error
+        hello, error = (client.hello if client.connected else None), client.state.last_error
         await client.stop()
     if hello is None:
         return {"ok": False, "url": address, "error": error or f"no answer within {TEST_TIMEOUT:.0f} s"}
