@@ -240,7 +240,7 @@ async def test_gateway_restart_reconnects_and_resyncs(real_gateway, gateway_app)
     closes the approvals the restarted gateway no longer has."""
     db = gateway_app.extensions["db"]
     gateway = default_gateway(gateway_app)
-    await gateway_app.extensions["approvals"].ingest(
+    await gateway_app.extensions["approvals"].ingest("default",
         {"id": "lost-in-restart", "request": {"command": "make release"}, "expiresAtMs": 4_102_444_800_000})
     connects = gateway.state.connects
     real_gateway.kill()
