@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Callable
 
 from . import audit
 from .activity import feed
@@ -31,7 +32,9 @@ def reasons(task: dict, now: str) -> list[str]:
     return found
 
 
-async def build(db: Database, health: HealthTracker | None = None) -> dict:
+async def build(db: Database, health: HealthTracker | None = None,
+                names: Callable[[str], str | None] | None = None) -> dict:
+    """`names`: a gateway's name by id (default: the app's registry), for the stalled sessions."""
     now = now_iso()
     totals = await db.one("overview.totals", since=iso(utcnow() - timedelta(days=7)))
     counts = {row["status"]: row["n"] for row in await db.all(
@@ -48,16 +51,42 @@ async def build(db: Database, health: HealthTracker | None = None) -> dict:
         "peak": max(counts.values(), default=0),
         "attention": [{**task, "reasons": reasons(task, now)} for task in attention],
         "activity": await recent_activity(db),
-        "stalled": await stalled_sessions(db, health) if health is not None else [],
+        "stalled": await stalled_sessions(db, health, names) if health is not None else [],
+        "several_gateways": _several_gateways(),
     }
 
 
-async def stalled_sessions(db: Database, health: HealthTracker) -> list[dict]:
-    """Stalled agent sessions (from the health cache), each with the task linked to it, if any."""
+def _gateway_names() -> Callable[[str], str | None]:
+    try:
+        from .gateways.registry import current_registry
+
+        return current_registry().name
+    except (RuntimeError, KeyError):  # outside the app
+        return lambda _gateway_id: None
+
+
+def _several_gateways() -> bool:
+    try:
+        from .gateways.registry import current_registry
+
+        return len(current_registry().connections()) > 1
+    except (RuntimeError, KeyError):
+        return False
+
+
+async def stalled_sessions(db: Database, health: HealthTracker,
+                           names: Callable[[str], str | None] | None = None) -> list[dict]:
+    """Stalled agent sessions of every gateway (from the health cache), each with its gateway's name and the
+    task linked to it, if any."""
+    names = names or _gateway_names()
     stalled = health.stalled()[:ATTENTION_LIMIT]
-    keys = [session["sessionKey"] for session in stalled]
-    tasks = {row["session_key"]: row for row in await db.all("agents.tasks_for_sessions", keys=keys)} if keys else {}
-    return [{**session, "task": tasks.get(session["sessionKey"])} for session in stalled]
+    tasks: dict[tuple[str, str], dict] = {}
+    for gateway_id in {session["gatewayId"] for session in stalled}:
+        keys = [session["sessionKey"] for session in stalled if session["gatewayId"] == gateway_id]
+        for row in await db.all("agents.tasks_for_sessions", gateway_id=gateway_id, keys=keys):
+            tasks[(gateway_id, row["session_key"])] = row
+    return [{**session, "gatewayName": names(session["gatewayId"]),
+             "task": tasks.get((session["gatewayId"], session["sessionKey"]))} for session in stalled]
 
 
 async def recent_activity(db: Database, limit: int = ACTIVITY_LIMIT) -> list[dict]:

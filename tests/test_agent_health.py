@@ -20,6 +20,7 @@ from .conftest import make_environ
 from .gateway_fixtures import connected, eventually, fake  # noqa: F401
 
 T0 = 1_800_000_000_000
+GW = "default"  # the gateway the scripted rows come from
 MINUTE = 60_000
 
 
@@ -49,36 +50,36 @@ def config(database_url, tmp_path, fake):  # noqa: F811  (the fake gateway, a on
 
 def test_a_run_is_working_until_it_is_quiet_for_the_threshold_and_activity_revives_it():
     clock, online = Clock(), [True]
-    tracker = HealthTracker(1, clock=clock, connected=lambda: online[0])
-    tracker.observe([row("agent:main:a", hasActiveRun=True, status="running")])
+    tracker = HealthTracker(1, clock=clock, connected=lambda _gateway_id: online[0])
+    tracker.observe(GW, [row("agent:main:a", hasActiveRun=True, status="running")])
     assert tracker.session_state("agent:main:a") == "working"
     clock.advance(MINUTE - 1)
-    tracker.observe([row("agent:main:a", hasActiveRun=True, status="running")])  # nothing moved
+    tracker.observe(GW, [row("agent:main:a", hasActiveRun=True, status="running")])  # nothing moved
     assert tracker.session_state("agent:main:a") == "working"
     clock.advance(1)
     assert tracker.session_state("agent:main:a") == "stalled"
     assert [s["sessionKey"] for s in tracker.stalled()] == ["agent:main:a"]
     assert tracker.stalled()[0]["quietMs"] == MINUTE
     # token usage moved: activity, working again (updatedAt unchanged)
-    tracker.observe([row("agent:main:a", hasActiveRun=True, status="running", outputTokens=9, totalTokens=19)])
+    tracker.observe(GW, [row("agent:main:a", hasActiveRun=True, status="running", outputTokens=9, totalTokens=19)])
     assert tracker.session_state("agent:main:a") == "working"
     clock.advance(MINUTE)
     assert tracker.session_state("agent:main:a") == "stalled"
     # a chat event for the session is activity too
-    tracker.observe_event("chat", {"sessionKey": "agent:main:a", "state": "delta", "runId": "r1"})
+    tracker.observe_event(GW, "chat", {"sessionKey": "agent:main:a", "state": "delta", "runId": "r1"})
     assert tracker.session_state("agent:main:a") == "working"
     online[0] = False
     assert tracker.session_state("agent:main:a") == "offline"
-    assert tracker.agent_state("main") == "offline"
+    assert tracker.agent_state(GW, "main") == "offline"
 
 
 def test_first_sight_uses_the_gateways_own_timestamps():
     """After an app restart a run that has been quiet for long is stalled at once, not after another wait."""
     clock = Clock(T0 + 30 * MINUTE)
     tracker = HealthTracker(10, clock=clock)
-    tracker.observe([row("agent:main:old", hasActiveRun=True, status="running", updatedAt=T0),
-                     row("agent:main:new", hasActiveRun=True, status="running", updatedAt=T0 + 25 * MINUTE),
-                     row("agent:main:done", updatedAt=T0)])
+    tracker.observe(GW, [row("agent:main:old", hasActiveRun=True, status="running", updatedAt=T0),
+                         row("agent:main:new", hasActiveRun=True, status="running", updatedAt=T0 + 25 * MINUTE),
+                         row("agent:main:done", updatedAt=T0)])
     assert tracker.session_state("agent:main:old") == "stalled"
     assert tracker.session_state("agent:main:new") == "working"
     assert tracker.session_state("agent:main:done") == "idle"
@@ -88,36 +89,40 @@ def test_first_sight_uses_the_gateways_own_timestamps():
 def test_errors_from_the_row_and_from_events():
     clock = Clock()
     tracker = HealthTracker(1, clock=clock)
-    tracker.observe([row("agent:main:failed", status="failed", lastRunError="No route-compatible authentication"),
-                     row("agent:main:timeout", status="timeout"),
-                     row("agent:main:aborted", abortedLastRun=True),
-                     row("agent:main:killed", status="killed"),
-                     row("agent:main:ok")])
-    assert {key.split(":")[2]: tracker.session_state(key) for key in tracker.sessions} == {
+    tracker.observe(GW, [row("agent:main:failed", status="failed",
+                             lastRunError="No route-compatible authentication"),
+                         row("agent:main:timeout", status="timeout"),
+                         row("agent:main:aborted", abortedLastRun=True),
+                         row("agent:main:killed", status="killed"),
+                         row("agent:main:ok")])
+    assert {key.split(":")[2]: tracker.session_state(key) for _, key in tracker.sessions} == {
         "failed": "error", "timeout": "error", "aborted": "error", "killed": "idle", "ok": "idle"}
     # a run that fails between two polls: the events say so first
-    tracker.observe_event("agent", {"sessionKey": "agent:main:ok", "stream": "lifecycle", "data": {"phase": "start"}})
+    tracker.observe_event(GW, "agent", {"sessionKey": "agent:main:ok", "stream": "lifecycle",
+                                        "data": {"phase": "start"}})
     assert tracker.session_state("agent:main:ok") == "working"
-    tracker.observe_event("chat", {"sessionKey": "agent:main:ok", "state": "error", "errorMessage": "boom"})
+    tracker.observe_event(GW, "chat", {"sessionKey": "agent:main:ok", "state": "error", "errorMessage": "boom"})
     assert tracker.session_state("agent:main:ok") == "error"
-    tracker.observe([row(key) if key == "agent:main:ok" else row(key, status="failed") for key in tracker.sessions])
+    tracker.observe(GW, [row(key) if key == "agent:main:ok" else row(key, status="failed")
+                         for _, key in tracker.sessions])
     assert tracker.session_state("agent:main:ok") == "error"  # the row has not moved yet: the error stands
-    tracker.observe([row("agent:main:ok", hasActiveRun=True, status="running", lastRunId="r2")])
+    tracker.observe(GW, [row("agent:main:ok", hasActiveRun=True, status="running", lastRunId="r2")])
     assert tracker.session_state("agent:main:ok") == "working"  # a new run clears it
-    assert set(tracker.sessions) == {"agent:main:ok"}  # sessions gone from a complete list are forgotten
+    assert set(tracker.sessions) == {(GW, "agent:main:ok")}  # sessions gone from a complete list are forgotten
 
 
 def test_an_agent_is_its_sessions_worst_and_its_latest_error():
     clock = Clock()
     tracker = HealthTracker(1, clock=clock)
-    tracker.agents = [{"id": "main"}, {"id": "ops"}, {"id": "quiet"}]
-    tracker.observe([row("agent:main:a", hasActiveRun=True, status="running"), row("agent:main:b", status="failed"),
-                     row("agent:ops:old", status="failed", updatedAt=T0 - MINUTE), row("agent:ops:new")])
-    assert tracker.agent_states() == {"main": "working", "ops": "idle", "quiet": "idle"}
+    tracker.agents = {GW: [{"id": "main"}, {"id": "ops"}, {"id": "quiet"}]}
+    tracker.observe(GW, [row("agent:main:a", hasActiveRun=True, status="running"),
+                         row("agent:main:b", status="failed"),
+                         row("agent:ops:old", status="failed", updatedAt=T0 - MINUTE), row("agent:ops:new")])
+    assert tracker.agent_states(GW) == {"main": "working", "ops": "idle", "quiet": "idle"}
     clock.advance(MINUTE)
-    assert tracker.agent_states()["main"] == "stalled"
-    tracker.observe([row("agent:main:b", status="failed", updatedAt=T0 + MINUTE)])
-    assert tracker.agent_states()["main"] == "error"  # no run in progress; the latest run failed
+    assert tracker.agent_states(GW)["main"] == "stalled"
+    tracker.observe(GW, [row("agent:main:b", status="failed", updatedAt=T0 + MINUTE)])
+    assert tracker.agent_states(GW)["main"] == "error"  # no run in progress; the latest run failed
 
 
 def test_the_stall_threshold_setting():
@@ -201,12 +206,12 @@ async def test_only_one_process_announces_a_stall(connected, fake, db):
     """Several app processes (PostgreSQL) each track the gateway; the conditional insert picks one announcer,
     and an app restart (a fresh tracker) does not announce the same stall again."""
     clock = _clocked(connected)
-    gateway, hub = default_gateway(connected), connected.extensions["hub"]
+    hub, registry = connected.extensions["hub"], connected.extensions["gateways"]
     fake.add_session("agent:main:work", hasActiveRun=True, status="running", updatedAt=T0 - 5 * MINUTE)
     pollers = [connected.extensions["agent_health_poller"]]
     for _ in range(2):
-        tracker = HealthTracker(1, clock=clock, connected=lambda: gateway.connected)
-        pollers.append(HealthPoller(db, hub, gateway, tracker))
+        tracker = HealthTracker(1, clock=clock, connected=registry.is_connected)
+        pollers.append(HealthPoller(db, hub, registry, tracker))
     events = hub.subscribe()
     for poller in pollers:
         await poller.poll()
@@ -229,7 +234,7 @@ async def test_offline_when_the_gateway_disconnects(connected, fake, admin):
     await eventually(disconnected)
     tracker = connected.extensions["agent_health"]
     assert tracker.session_state("agent:main:work") == "offline"
-    assert tracker.agent_states() == {"main": "offline", "ops": "offline"}
+    assert tracker.agent_states(GW) == {"main": "offline", "ops": "offline"}
     assert await connected.extensions["agent_health_poller"].check() == []  # offline is no stall
     await gateway.stop()  # no reconnect while the pages are read
     page = await (await admin.get("/agents")).get_data(as_text=True)

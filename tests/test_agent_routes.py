@@ -59,13 +59,15 @@ async def test_changing_a_sessions_model_goes_through_sessions_patch(connected, 
     fake.add_session("agent:main:main", model="fake-1", modelProvider="fake")
     changed = await admin.patch("/api/agents/agent:main:main/model", json={"model": "fake/fake-2"})
     assert changed.status_code == 200
-    assert await changed.get_json() == {"success": True, "sessionKey": "agent:main:main", "model": "fake/fake-2",
-                                        "resolvedModel": "fake-2", "modelProvider": "fake", "previousModel": "fake-1"}
+    assert await changed.get_json() == {"success": True, "sessionKey": "agent:main:main", "gatewayId": "default",
+                                        "model": "fake/fake-2", "resolvedModel": "fake-2", "modelProvider": "fake",
+                                        "previousModel": "fake-1"}
     assert [p for m, p in fake.requests if m == "sessions.patch"] == [{"key": "agent:main:main", "model": "fake/fake-2"}]
     assert fake.sessions["agent:main:main"]["model"] == "fake-2"
     [entry] = await audit.search(db, action="agent.model_changed")
     assert entry["entity_id"] == "agent:main:main" and entry["details"] == {"from": "fake-1", "to": "fake/fake-2",
-                                                                            "resolved": "fake-2"}
+                                                                            "resolved": "fake-2",
+                                                                            "gatewayId": "default"}
     by_agent = await admin.patch("/api/agents/main/model", json={"model": "fake/fake-1"})  # the agent's main session
     assert by_agent.status_code == 200 and (await by_agent.get_json())["sessionKey"] == "agent:main:main"
 
@@ -92,7 +94,8 @@ async def test_a_member_controls_the_sessions_they_started(connected, fake, db, 
     other_member_token = Agent(connected, await api_token("member"))
     assert (await other_member_token.delete(f"/api/agents/{key}")).status_code == 403
     deleted = await member.delete(f"/api/agents/{key}")
-    assert deleted.status_code == 200 and await deleted.get_json() == {"success": True, "deleted": key}
+    assert deleted.status_code == 200 and await deleted.get_json() == {"success": True, "deleted": key,
+                                                                       "gatewayId": "default"}
     assert key not in fake.sessions
     [entry] = await audit.search(db, action="agent.session_deleted", entity_id=key)
     assert entry["user_id"] == member.user["id"]
@@ -108,7 +111,7 @@ async def test_deleting_removes_a_registration_and_the_gateway_guards_main_sessi
     assert (await admin.delete("/api/agents/agent:main:subagent:helper")).status_code == 200
     assert (await (await admin.get("/api/agents/associations")).get_json())["associations"] == []
     [entry] = await audit.search(db, action="agent.session_deleted")
-    assert entry["details"] == {"unregistered": True}
+    assert entry["details"] == {"unregistered": True, "gatewayId": "default"}
     main = await admin.delete("/api/agents/main")
     assert main.status_code == 502 and "Cannot delete the main session" in (await main.get_json())["error"]
     assert "agent:main:main" in fake.sessions

@@ -59,8 +59,8 @@ async def test_who_may_message_the_main_session_follows_the_authority_rules(conn
 
     # Authority comes from the server's start work record, not from a rule of its own: a member recorded as
     # having started the main session may message it, exactly as any session they started.
-    await db.changed("agents.record_start", session_key=MAIN, task_id=None, project_id=None, agent_id="cso",
-                     started_by=member.user["id"], started_by_token=None, started_by_label="mel", run_id=None,
+    await db.changed("agents.record_start", gateway_id="default", session_key=MAIN, task_id=None, project_id=None,
+                     agent_id="cso", started_by=member.user["id"], started_by_token=None, started_by_label="mel", run_id=None,
                      started_at=now_iso())
     allowed = await member.post("/api/message", json={"message": "status?"})
     assert allowed.status_code == 200 and fake.transcripts[MAIN][-1]["content"] == "status?"

@@ -63,7 +63,7 @@ async def test_a_member_token_cannot_link_a_session_at_creation(connected, fake,
 async def test_the_member_who_started_the_session_decides_and_messages_it(connected, fake, db, admin, member):
     task = await (await member.post("/api/tasks", json={"title": "Fix the build"})).get_json()
     key = await start(member, task["id"])
-    record = await db.one("agents.session_start", session_key=key)
+    record = await db.one("agents.session_start", gateway_id="default", session_key=key)
     assert record["started_by"] == member.user["id"] and record["started_by_label"] == "mel"
     assert record["started_task_id"] == task["id"]
 

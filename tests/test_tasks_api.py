@@ -15,7 +15,8 @@ from clawtrol.clock import now_iso
 from .conftest import BACKEND, Agent, sign_in_as
 
 TASK_KEYS = {
-    "id", "title", "description", "status", "priority", "projectId", "agentId", "sessionKey", "handoffNotes",
+    "id", "title", "description", "status", "priority", "projectId", "agentId", "sessionKey", "sessionGatewayId",
+    "handoffNotes",
     "commitHash", "estimatedHumanMinutes", "humanCost", "cost", "runtime", "model", "createdAt", "updatedAt",
     "completedAt", "createdBy", "createdByToken", "assignedTo", "dueDate", "version",
 }

@@ -38,7 +38,9 @@ def agent_of(session_key: str) -> str | None:
 def status_of(row: dict) -> str:
     if row["task_status"] == "done":
         return "completed"
-    if row["source"] == "start-work" and (row["task_id"] is None or row["task_session_key"] != row["session_key"]):
+    moved = (row["task_session_key"] != row["session_key"]
+             or (row["task_session_gateway_id"] or row["gateway_id"]) != row["gateway_id"])
+    if row["source"] == "start-work" and (row["task_id"] is None or moved):
         return "unknown"
     return "running"
 
@@ -46,7 +48,8 @@ def status_of(row: dict) -> str:
 def to_json(row: dict) -> dict:
     status = status_of(row)
     return {
-        "sessionKey": row["session_key"], "projectId": row["project_id"], "projectName": row["project_name"],
+        "sessionKey": row["session_key"], "gatewayId": row["gateway_id"], "projectId": row["project_id"],
+        "projectName": row["project_name"],
         "task": row["task"] or "", "taskId": row["task_id"],
         "agentId": row["agent_id"] or agent_of(row["session_key"]), "label": row["label"], "model": row["model"],
         "spawnedAt": _ms(row["since"]), "status": status,
@@ -61,7 +64,8 @@ async def list_all(db: Database, project_id: str | None = None) -> list[dict]:
 
 
 def validate(body: dict) -> dict:
-    """{sessionKey, projectId, task, label?, model?}: the first three required (400 naming the field)."""
+    """{sessionKey, projectId, task, label?, model?, gatewayId?}: the first three required (400 naming the
+    field)."""
     values = {}
     for field in ("sessionKey", "projectId", "task"):
         value = body.get(field)
@@ -76,26 +80,46 @@ def validate(body: dict) -> dict:
         if value is not None and not isinstance(value, str):
             raise ApiError(f"{field}: a string", field=field)
         values[field] = (value.strip() or None) if value else None
+    gateway_id = body.get("gatewayId")
+    if gateway_id is not None and (not isinstance(gateway_id, str) or not gateway_id.strip()):
+        raise ApiError("gatewayId: a gateway id", field="gatewayId")
+    values["gatewayId"] = gateway_id.strip() if gateway_id else None
     for field, limit in TEXT_LIMITS.items():
         if values[field] and len(values[field]) > limit:
             raise ApiError(f"{field}: at most {limit} characters", field=field)
     return values
 
 
+async def _gateway_of(db: Database, requested: str | None) -> str | None:
+    """The gateway a registration names (it must exist); without one, the only enabled gateway, else unknown
+    (None: the registration matches its session key on any gateway)."""
+    if requested is not None:
+        if await db.one("gateways.get", id=requested) is None:
+            raise ApiError(f"gatewayId: no gateway {requested!r}", field="gatewayId")
+        return requested
+    from ..gateways.registry import current_registry
+
+    connections = current_registry().connections()
+    return connections[0].id if len(connections) == 1 else None
+
+
 async def register(db: Database, principal: Principal, actor: Actor, body: dict) -> tuple[dict, bool]:
     """Register a session as working for a project; (the registration, whether it is new). Registering a
     session again changes nothing (the original's add was idempotent per session key)."""
     values = validate(body)
+    values["gatewayId"] = await _gateway_of(db, values["gatewayId"])
     async with db.transaction():
         if await db.one("projects.get", id=values["projectId"]) is None:
             raise ApiError(f"projectId: no project with id {values['projectId']!r}", field="projectId")
         created = await db.changed(
-            "associations.register", session_key=values["sessionKey"], project_id=values["projectId"],
+            "associations.register", session_key=values["sessionKey"], gateway_id=values["gatewayId"],
+            project_id=values["projectId"],
             task=values["task"], label=values["label"], model=values["model"], registered_by=principal.user_id,
             registered_by_token=principal.token_id, registered_by_label=actor.label, created_at=now_iso())
         if created:
             await audit.record(db, actor, "association.registered", "session", values["sessionKey"],
-                               {"projectId": values["projectId"], "task": values["task"][:200],
+                               {"projectId": values["projectId"], "gatewayId": values["gatewayId"],
+                                "task": values["task"][:200],
                                 "label": values["label"], "model": values["model"]})
         stored = await db.one("associations.get", session_key=values["sessionKey"])
     return stored, bool(created)

@@ -1,6 +1,7 @@
 """Changing a session's model (gateway `sessions.patch {key, model}`) and deleting a session (`sessions.delete
 {key}`). Who may: who may message the session (agents/authority.py, through work.require_session_authority).
-Both are audited after the gateway has done them; a refusal is audited as `<action>_refused`."""
+Both are audited after the gateway has done them; a refusal is audited as `<action>_refused`. Both act on one
+gateway's session: the caller picks the gateway (work.pick_for_session, or the registry for an agent id)."""
 
 from __future__ import annotations
 
@@ -25,27 +26,28 @@ def parse_model(value: object) -> str:
     return value.strip()
 
 
-async def _target(db: Database, gateway: GatewayClient, principal: Principal, actor: Actor, action: str,
-                  ident: str, outcome: str) -> lookup.Target:
-    """The session `ident` means, once `principal` is known to have authority over it. A session key is checked
-    before the gateway is asked anything (as a message is); an agent id needs the gateway to name its session."""
+async def _target(db: Database, gateway: GatewayClient, gateway_id: str, principal: Principal, actor: Actor,
+                  action: str, ident: str, outcome: str) -> lookup.Target:
+    """The session `ident` means, once `principal` is known to have authority over it on that gateway. A session
+    key is checked before the gateway is asked anything (as a message is); an agent id needs the gateway to name
+    its session."""
     if ":" in ident:
-        await require_session_authority(db, principal, actor, action, ident)
+        await require_session_authority(db, principal, actor, action, gateway_id, ident)
         answers.require_connected(gateway, outcome)
         return lookup.Target(ident)
     answers.require_connected(gateway, outcome)
     target = await lookup.resolve(gateway, ident)
-    await require_session_authority(db, principal, actor, action, target.session_key)
+    await require_session_authority(db, principal, actor, action, gateway_id, target.session_key)
     return target
 
 
-async def change_model(db: Database, gateway: GatewayClient, principal: Principal, actor: Actor, ident: str,
-                       model: object) -> dict:
+async def change_model(db: Database, gateway: GatewayClient, gateway_id: str, principal: Principal, actor: Actor,
+                       ident: str, model: object) -> dict:
     """Set the model override of the session `ident` means (a session key, or an agent's main session)."""
     model = parse_model(model)
     outcome = "the model was not changed"
     try:
-        target = await _target(db, gateway, principal, actor, "agent.model_change", ident, outcome)
+        target = await _target(db, gateway, gateway_id, principal, actor, "agent.model_change", ident, outcome)
         before = await lookup.session(gateway, target.session_key)
     except GatewayError as error:
         raise answers.failure(error, outcome) from None
@@ -58,24 +60,26 @@ async def change_model(db: Database, gateway: GatewayClient, principal: Principa
     resolved = result.get("resolved") if isinstance(result, dict) and isinstance(result.get("resolved"), dict) else {}
     async with db.transaction():
         await audit.record(db, actor, "agent.model_changed", "session", target.session_key,
-                           {"from": before["model"], "to": model, "resolved": resolved.get("model")})
-    return {"success": True, "sessionKey": target.session_key, "model": model,
+                           {"from": before["model"], "to": model, "resolved": resolved.get("model"),
+                            "gatewayId": gateway_id})
+    return {"success": True, "sessionKey": target.session_key, "gatewayId": gateway_id, "model": model,
             "resolvedModel": resolved.get("model"), "modelProvider": resolved.get("modelProvider"),
             "previousModel": before["model"]}
 
 
-async def delete_session(db: Database, gateway: GatewayClient, principal: Principal, actor: Actor,
-                         ident: str) -> dict:
+async def delete_session(db: Database, gateway: GatewayClient, gateway_id: str, principal: Principal,
+                         actor: Actor, ident: str) -> dict:
     """Delete a session on the gateway, and its registration as a project's association if it had one."""
     outcome = "nothing was deleted"
     try:
-        target = await _target(db, gateway, principal, actor, "agent.session_delete", ident, outcome)
+        target = await _target(db, gateway, gateway_id, principal, actor, "agent.session_delete", ident, outcome)
         await lookup.session(gateway, target.session_key)
         await gateway.request("sessions.delete", {"key": target.session_key})
     except GatewayError as error:
         raise answers.failure(error, outcome) from None
     async with db.transaction():
-        unregistered = await db.changed("associations.unregister", session_key=target.session_key)
+        unregistered = await db.changed("associations.unregister", gateway_id=gateway_id,
+                                        session_key=target.session_key)
         await audit.record(db, actor, "agent.session_deleted", "session", target.session_key,
-                           {"unregistered": bool(unregistered)})
-    return {"success": True, "deleted": target.session_key}
+                           {"unregistered": bool(unregistered), "gatewayId": gateway_id})
+    return {"success": True, "deleted": target.session_key, "gatewayId": gateway_id}

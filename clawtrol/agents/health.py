@@ -1,7 +1,7 @@
 """Agent and session health, derived from what the gateway reports (no agent-side heartbeat needed).
 
 States, per session:
-- `offline`: this app's connection to the gateway is down;
+- `offline`: this app's connection to the session's gateway is down;
 - `stalled`: a run is in progress and nothing moved for the stall threshold (STALL_MINUTES);
 - `working`: a run is in progress and something moved more recently than that;
 - `error`: no run in progress and the last one failed (status failed/timeout, abortedLastRun, an error event);
@@ -12,6 +12,9 @@ token counts, a run starting, or a chat/agent/session event naming the session. 
 session, when it last saw activity on its own clock; a session seen for the first time takes the gateway's own
 latest timestamp. An agent's state is its sessions' worst: stalled, then working, then its most recent session's
 error, else idle (offline when the gateway is).
+
+Everything is per gateway: a session is (gateway id, session key), an agent is an agent of one gateway, and
+`offline` is that gateway's connection alone.
 
 The tracker is an in-memory cache fed by the poller (health_poller.py); pages and the API only read it.
 """
@@ -27,6 +30,7 @@ WORKING_MS = 2 * 60 * 1000  # a run with activity this recent is plainly working
 RUNNING_STATUSES = frozenset({"running", "queued"})
 ERROR_STATUSES = frozenset({"failed", "timeout"})  # "killed" is an operator's abort, not an error
 ACTIVITY_EVENTS = ("agent", "chat", "session.message", "session.tool", "sessions.changed")
+DEFAULT_GATEWAY = "default"  # the gateway rows from before several gateways belong to
 
 
 def now_ms() -> int:
@@ -80,6 +84,7 @@ class Observed:
     marker: tuple = ()
     gateway_activity_ms: int | None = None  # the row's own timestamp: the same in every app process
     state: str | None = None     # the state the last check() saw (transitions are announced from it)
+    gateway_id: str = DEFAULT_GATEWAY
 
     @property
     def stall_id(self) -> int:
@@ -96,34 +101,48 @@ def state_of(observed: Observed, now: int, connected: bool, stall_ms: int) -> st
 
 
 class HealthTracker:
-    """The per-process cache of session activity. `clock` (epoch ms) and `connected` are injectable."""
+    """The per-process cache of session activity, per gateway: sessions are keyed (gateway id, session key).
+    `clock` (epoch ms) and `connected(gateway_id)` are injectable."""
 
     def __init__(self, stall_minutes: float, *, clock: Callable[[], int] = now_ms,
-                 connected: Callable[[], bool] = lambda: True):
+                 connected: Callable[[str], bool] = lambda _gateway_id: True):
         self.stall_ms = int(stall_minutes * 60_000)
         self.clock = clock
         self.connected = connected
-        self.sessions: dict[str, Observed] = {}
-        self.agents: list[dict] = []  # the last agents.list, so the roster can show agents while offline
-        self.default_agent: str | None = None
+        self.sessions: dict[tuple[str, str], Observed] = {}
+        self.agents: dict[str, list[dict]] = {}  # per gateway, its last agents.list (the roster while offline)
+        self.default_agent: dict[str, str | None] = {}
 
     # --- feeding -----------------------------------------------------------------------------------
 
-    def observe(self, rows: list[dict], complete: bool = True) -> None:
-        """Rows of sessions.list; `complete`: the list covers every session (forget the ones not in it)."""
+    def observe(self, gateway_id: str, rows: list[dict], complete: bool = True) -> None:
+        """Rows of a gateway's sessions.list; `complete`: the list covers every session of that gateway (forget
+        the ones not in it)."""
         now = self.clock()
         seen = set()
         for row in rows:
             if isinstance(row, dict) and isinstance(row.get("key"), str):
-                self.observe_row(row, now)
-                seen.add(row["key"])
+                self.observe_row(gateway_id, row, now)
+                seen.add((gateway_id, row["key"]))
         if complete:
-            for key in set(self.sessions) - seen:
-                del self.sessions[key]
+            for ident in [ident for ident in self.sessions if ident[0] == gateway_id and ident not in seen]:
+                del self.sessions[ident]
 
-    def observe_row(self, row: dict, now: int | None = None) -> Observed:
+    def set_agents(self, gateway_id: str, agents: list[dict], default_id: str | None) -> None:
+        self.agents[gateway_id], self.default_agent[gateway_id] = agents, default_id
+
+    def forget_gateways(self, keep: set[str]) -> None:
+        """Drop what is known of gateways no longer enabled (removed or disabled records)."""
+        for ident in [ident for ident in self.sessions if ident[0] not in keep]:
+            del self.sessions[ident]
+        for gateway_id in [gateway_id for gateway_id in self.agents if gateway_id not in keep]:
+            self.agents.pop(gateway_id, None)
+            self.default_agent.pop(gateway_id, None)
+
+    def observe_row(self, gateway_id: str, row: dict, now: int | None = None) -> Observed:
         now = self.clock() if now is None else now
-        key, previous, running = row["key"], self.sessions.get(row["key"]), is_running(row)
+        ident = (gateway_id, row["key"])
+        key, previous, running = row["key"], self.sessions.get(ident), is_running(row)
         current = marker(row)
         gateway_time = row_activity(row)
         if previous is None:
@@ -134,24 +153,26 @@ class HealthTracker:
             activity = previous.activity_ms
         error = ended_in_error(row) or bool(previous and previous.error and not running and current == previous.marker)
         observed = Observed(key, row.get("agentId") or agent_of(key), row.get("label") or row.get("displayName"),
-                            running, error, activity, current, gateway_time, previous.state if previous else None)
-        self.sessions[key] = observed
+                            running, error, activity, current, gateway_time, previous.state if previous else None,
+                            gateway_id)
+        self.sessions[ident] = observed
         return observed
 
-    def observe_event(self, name: str, payload: Any) -> None:
+    def observe_event(self, gateway_id: str, name: str, payload: Any) -> None:
         """A gateway event: activity for the session it names; run start, end and failure where it says so."""
         if not isinstance(payload, dict):
             return
         if name == "sessions.changed" and isinstance(payload.get("session"), dict) and payload["session"].get("key"):
-            self.observe_row(payload["session"])
+            self.observe_row(gateway_id, payload["session"])
             return
         key = payload.get("sessionKey") or payload.get("key")
         if not isinstance(key, str) or not key:
             return
         now = self.clock()
-        observed = self.sessions.get(key)
+        observed = self.sessions.get((gateway_id, key))
         if observed is None:
-            observed = self.sessions[key] = Observed(key, agent_of(key), None, True, False, now)
+            observed = self.sessions[(gateway_id, key)] = Observed(key, agent_of(key), None, True, False, now,
+                                                                   gateway_id=gateway_id)
         observed.activity_ms = now
         phase = (payload.get("data") or {}).get("phase") if isinstance(payload.get("data"), dict) else None
         lifecycle = name == "agent" and payload.get("stream") == "lifecycle"
@@ -164,84 +185,97 @@ class HealthTracker:
 
     # --- reading (cheap: no gateway call) ------------------------------------------------------------
 
-    def session_state(self, session_key: str | None) -> str | None:
-        """The state of a session this tracker knows (None for one it has not seen)."""
-        observed = self.sessions.get(session_key) if session_key else None
-        if observed is None:
-            return "offline" if session_key and not self.connected() else None
-        return state_of(observed, self.clock(), self.connected(), self.stall_ms)
+    def _find(self, session_key: str, gateway_id: str | None) -> Observed | None:
+        if gateway_id is not None:
+            return self.sessions.get((gateway_id, session_key))
+        found = [o for (_, key), o in self.sessions.items() if key == session_key]
+        return found[0] if len(found) == 1 else None
 
-    def agent_states(self) -> dict[str, str]:
-        """Every agent's state, by agent id (agents without sessions are idle, or offline)."""
-        now, connected = self.clock(), self.connected()
+    def session_state(self, session_key: str | None, gateway_id: str | None = None) -> str | None:
+        """The state of a session this tracker knows on that gateway (None for one it has not seen). Without a
+        gateway id: the one session of that key any gateway has (None when none or several)."""
+        if not session_key:
+            return None
+        observed = self._find(session_key, gateway_id)
+        if observed is None:
+            return "offline" if gateway_id is not None and not self.connected(gateway_id) else None
+        return state_of(observed, self.clock(), self.connected(observed.gateway_id), self.stall_ms)
+
+    def agent_states(self, gateway_id: str) -> dict[str, str]:
+        """Every agent's state on one gateway, by agent id (agents without sessions are idle, or offline)."""
+        now, connected = self.clock(), self.connected(gateway_id)
         rank = {"stalled": 2, "working": 1}  # otherwise (rank 0) the most recent session decides: error or idle
         best: dict[str, tuple[int, int, str]] = {}  # agent → (rank, latest activity, state)
-        for observed in self.sessions.values():
-            if not observed.agent_id:
+        for (session_gateway, _), observed in self.sessions.items():
+            if session_gateway != gateway_id or not observed.agent_id:
                 continue
             state = state_of(observed, now, connected, self.stall_ms)
             candidate = (rank.get(state, 0), observed.activity_ms, state)
             if observed.agent_id not in best or candidate[:2] > best[observed.agent_id][:2]:
                 best[observed.agent_id] = candidate
         states = {agent: found[2] for agent, found in best.items()}
-        for agent in self.agents:
+        for agent in self.agents.get(gateway_id, []):
             states.setdefault(agent["id"], "offline" if not connected else "idle")
         return states
 
-    def agent_state(self, agent_id: str) -> str:
-        return self.agent_states().get(agent_id, "idle" if self.connected() else "offline")
+    def agent_state(self, gateway_id: str, agent_id: str) -> str:
+        return self.agent_states(gateway_id).get(agent_id, "idle" if self.connected(gateway_id) else "offline")
 
-    def describe_session(self, session: dict) -> str:
+    def describe_session(self, gateway_id: str, session: dict) -> str:
         """The state of a session in this app's session shape (roster.session_json): from the cache, or for a
         session not polled yet, from the row alone (its own timestamps, as on first sight)."""
-        known = self.session_state(session.get("sessionKey"))
+        known = self.session_state(session.get("sessionKey"), gateway_id)
         if known is not None:
             return known
         now = self.clock()
         updated = _ms(session.get("updatedAt"))
         observed = Observed(session.get("sessionKey") or "", session.get("agentId"), session.get("label"),
                             bool(session.get("running")), session.get("status") in ERROR_STATUSES,
-                            min(now, updated) if updated else now)
-        return state_of(observed, now, self.connected(), self.stall_ms)
+                            min(now, updated) if updated else now, gateway_id=gateway_id)
+        return state_of(observed, now, self.connected(gateway_id), self.stall_ms)
 
-    def annotate_sessions(self, sessions: list[dict]) -> list[dict]:
+    def annotate_sessions(self, gateway_id: str, sessions: list[dict]) -> list[dict]:
         for session in sessions:
-            session["health"] = self.describe_session(session)
+            session["health"] = self.describe_session(gateway_id, session)
         return sessions
 
-    def annotate_agents(self, members: list[dict]) -> list[dict]:
-        states = self.agent_states()
-        fallback = "idle" if self.connected() else "offline"
+    def annotate_agents(self, gateway_id: str, members: list[dict]) -> list[dict]:
+        states = self.agent_states(gateway_id)
+        fallback = "idle" if self.connected(gateway_id) else "offline"
         for member in members:
             member["health"] = states.get(member["id"], fallback)
         return members
 
-    def last_roster(self) -> list[dict]:
-        """The roster as of the last poll, every agent offline: what the roster page shows while disconnected."""
+    def last_roster(self, gateway_id: str) -> list[dict]:
+        """A gateway's roster as of its last poll, every agent offline: what the roster shows while it is
+        disconnected."""
         from .roster import member_json
 
-        sessions = sorted(self.sessions.values(), key=lambda o: o.gateway_activity_ms or o.activity_ms, reverse=True)
+        sessions = sorted((o for (g, _), o in self.sessions.items() if g == gateway_id),
+                          key=lambda o: o.gateway_activity_ms or o.activity_ms, reverse=True)
         members = []
-        for agent in self.agents:
+        for agent in self.agents.get(gateway_id, []):
             own = [{"sessionKey": o.key, "running": o.running, "updatedAt": o.gateway_activity_ms}
                    for o in sessions if o.agent_id == agent["id"]]
-            members.append({**member_json(agent, self.default_agent, own), "status": "offline", "health": "offline"})
+            members.append({**member_json(agent, self.default_agent.get(gateway_id), own), "status": "offline",
+                            "health": "offline", "gatewayId": gateway_id})
         return members
 
     def stalled(self) -> list[dict]:
-        """Stalled sessions, the longest quiet first."""
-        now, connected = self.clock(), self.connected()
-        found = [o for o in self.sessions.values() if state_of(o, now, connected, self.stall_ms) == "stalled"]
+        """Stalled sessions of every gateway, the longest quiet first."""
+        now = self.clock()
+        found = [o for o in self.sessions.values()
+                 if state_of(o, now, self.connected(o.gateway_id), self.stall_ms) == "stalled"]
         return [as_json(o, "stalled", now) for o in sorted(found, key=lambda o: o.activity_ms)]
 
     # --- transitions ---------------------------------------------------------------------------------
 
     def newly_stalled(self) -> list[Observed]:
         """Sessions that became stalled since the previous call (each stall once); records every state."""
-        now, connected = self.clock(), self.connected()
+        now = self.clock()
         found = []
         for observed in self.sessions.values():
-            state = state_of(observed, now, connected, self.stall_ms)
+            state = state_of(observed, now, self.connected(observed.gateway_id), self.stall_ms)
             if state == "stalled" and observed.state != "stalled":
                 found.append(observed)
             if state != "offline":  # a disconnect says nothing about the session: keep what it was
@@ -250,5 +284,5 @@ class HealthTracker:
 
 
 def as_json(observed: Observed, state: str, now: int) -> dict:
-    return {"sessionKey": observed.key, "agentId": observed.agent_id, "label": observed.label, "health": state,
-            "lastActivity": observed.activity_ms, "quietMs": max(0, now - observed.activity_ms)}
+    return {"sessionKey": observed.key, "gatewayId": observed.gateway_id, "agentId": observed.agent_id,
+            "label": observed.label, "health": state, "lastActivity": observed.activity_ms, "quietMs": max(0, now - observed.activity_ms)}

@@ -1,11 +1,15 @@
-"""Keeps the health tracker (health.py) current: polls agents.list and sessions.list at most every 30 s while
-the gateway is connected (and soon after it connects), applies the gateway's chat/agent/session events as they
-arrive, and announces each session that becomes stalled.
+"""Keeps the health tracker (health.py) current, per gateway: polls each connected gateway's agents.list and
+sessions.list at most every 30 s (and soon after it connects), applies every gateway's chat/agent/session events
+as they arrive, and announces each session that becomes stalled.
 
-Announcing a stall is a conditional insert into `agent_stalls` keyed by the session and the gateway's own last
-activity time for it: with several app processes (PostgreSQL), each keeps its own tracker and each finds the
-stall, but only the process whose insert wins publishes the live event `agent.stalled`; a restart does not
-repeat it either. A stall that ends (activity again) and comes back later is a new quiet period: announced again.
+Each gateway is polled on its own task with a time limit: a gateway that is slow or down never holds up the
+others.
+
+Announcing a stall is a conditional insert into `agent_stalls` keyed by the gateway, the session and the
+gateway's own last activity time for it: with several app processes (PostgreSQL), each keeps its own tracker and
+each finds the stall, but only the process whose insert wins publishes the live event `agent.stalled`; a restart
+does not repeat it either. A stall that ends (activity again) and comes back later is a new quiet period:
+announced again.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from .. import background
 from ..clock import now_iso
 from ..db import Database
 from ..gateway.client import GatewayClient, GatewayError, GatewayEvent
+from ..gateways.registry import GatewayRegistry
 from ..live import Hub
 from ..webhooks import outbox
 from .health import ACTIVITY_EVENTS, HealthTracker, Observed, as_json
@@ -26,77 +31,111 @@ from .roster import ROSTER_SESSIONS, list_agents
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 30.0
+POLL_TIMEOUT = 20.0  # one gateway's round; a gateway that answers slower is tried again next round
 
 
 class HealthPoller:
-    def __init__(self, db: Database, hub: Hub, gateway: GatewayClient, tracker: HealthTracker,
+    def __init__(self, db: Database, hub: Hub, gateways: GatewayRegistry, tracker: HealthTracker,
                  interval: float = POLL_SECONDS):
         self.db = db
         self.hub = hub
-        self.gateway = gateway
+        self.gateways = gateways
         self.tracker = tracker
         self.interval = interval
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
-        self._polled_at = float("-inf")  # time.monotonic() of the last poll
-        self._subscribed_connection: int | None = None
-        self._undo: list = []
+        self._polled_at: dict[str, float] = {}  # gateway id → time.monotonic() of its last poll
+        self._polling: dict[str, asyncio.Task] = {}
+        self._subscribed: dict[str, tuple[int, int]] = {}  # gateway id → (client, connection) subscribed
+        self._listening = False
 
     async def start(self) -> None:
         if self._task is not None:
             return
-        self._undo = [self.gateway.on_event(name, self._on_event) for name in ACTIVITY_EVENTS]
-        self._undo.append(self.gateway.on_connect(lambda _hello: self._wake.set()))
+        if not self._listening:  # the registry keeps handlers for every gateway, present and future
+            self._listening = True
+            for name in ACTIVITY_EVENTS:
+                self.gateways.on_event(name, self._on_event)
+            self.gateways.on_connect(self._on_connect)
         self._task = asyncio.create_task(self._run(), name="agent-health")
 
     async def stop(self) -> None:
-        for undo in self._undo:
-            undo()
-        self._undo = []
         await background.stop(self._task)
         self._task = None
+        for task in list(self._polling.values()):
+            await background.stop(task)
+        self._polling.clear()
 
-    def _on_event(self, event: GatewayEvent) -> None:
-        self.tracker.observe_event(event.event, event.payload)
+    def _on_event(self, gateway_id: str, event: GatewayEvent) -> None:
+        self.tracker.observe_event(gateway_id, event.event, event.payload)
+
+    def _on_connect(self, gateway_id: str, _hello: object) -> None:
+        self._polled_at.pop(gateway_id, None)  # due now
+        self._wake.set()
 
     async def _run(self) -> None:
         while True:
             self._wake.clear()
-            due = self._polled_at + self.interval - time.monotonic()
-            if due <= 0 and self.gateway.connected:
-                try:
-                    await self.poll()
-                except GatewayError as error:  # disconnected meanwhile, or refused: the next round retries
-                    log.info("agent health poll failed: %s", error)
-                except Exception:
-                    log.exception("agent health poll failed")
-                continue
+            now, wait = time.monotonic(), self.interval
+            connections = self.gateways.connections()
+            self.tracker.forget_gateways({connection.id for connection in connections})
+            for connection in connections:
+                if not connection.connected or connection.id in self._polling:
+                    continue
+                due = self._polled_at.get(connection.id, float("-inf")) + self.interval - now
+                if due <= 0:
+                    task = asyncio.create_task(self._poll_quietly(connection.id), name=f"agent-health-{connection.id}")
+                    self._polling[connection.id] = task
+                else:
+                    wait = min(wait, due)
             try:
-                async with asyncio.timeout(due if due > 0 else self.interval):
-                    await self._wake.wait()  # a (re)connect comes sooner than the timer
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()  # a (re)connect or a finished poll comes sooner than the timer
             except TimeoutError:
                 pass
 
-    async def poll(self) -> None:
-        """One round: the agents and every session from the gateway, then announce new stalls."""
-        self._polled_at = time.monotonic()
-        await self._subscribe()
-        listed = await list_agents(self.gateway)
-        result = await self.gateway.request("sessions.list", {"limit": ROSTER_SESSIONS})
-        rows = result.get("sessions") if isinstance(result, dict) else None
-        rows = [row for row in rows or [] if isinstance(row, dict) and row.get("key")]
-        self.tracker.agents, self.tracker.default_agent = listed["agents"], listed["defaultId"]
-        self.tracker.observe(rows, complete=len(rows) < ROSTER_SESSIONS)
+    async def _poll_quietly(self, gateway_id: str) -> None:
+        try:
+            async with asyncio.timeout(POLL_TIMEOUT):
+                await self.poll(gateway_id)
+        except (GatewayError, TimeoutError) as error:  # disconnected meanwhile, refused, slow: next round
+            log.info("agent health poll failed", extra={"gateway": gateway_id, "error": str(error)})
+        except Exception:
+            log.exception("agent health poll failed", extra={"gateway": gateway_id})
+        finally:
+            self._polling.pop(gateway_id, None)
+            self._wake.set()
+
+    async def poll(self, gateway_id: str | None = None) -> None:
+        """One round for one gateway (None: every connected one, concurrently): its agents and every session,
+        then announce new stalls."""
+        if gateway_id is None:
+            ids = [connection.id for connection in self.gateways.connections() if connection.connected]
+            await asyncio.gather(*(self._poll_one(one) for one in ids))
+            await self.check()
+            return
+        await self._poll_one(gateway_id)
         await self.check()
 
-    async def _subscribe(self) -> None:
+    async def _poll_one(self, gateway_id: str) -> None:
+        self._polled_at[gateway_id] = time.monotonic()
+        gateway = self.gateways.client(gateway_id)
+        await self._subscribe(gateway_id, gateway)
+        listed = await list_agents(gateway)
+        result = await gateway.request("sessions.list", {"limit": ROSTER_SESSIONS})
+        rows = result.get("sessions") if isinstance(result, dict) else None
+        rows = [row for row in rows or [] if isinstance(row, dict) and row.get("key")]
+        self.tracker.set_agents(gateway_id, listed["agents"], listed["defaultId"])
+        self.tracker.observe(gateway_id, rows, complete=len(rows) < ROSTER_SESSIONS)
+
+    async def _subscribe(self, gateway_id: str, gateway: GatewayClient) -> None:
         """Ask for sessions.changed events once per connection, where the gateway offers them."""
-        connection = self.gateway.state.connects
-        if connection == self._subscribed_connection or not self.gateway.state.supports("sessions.subscribe"):
+        connection = (id(gateway), gateway.state.connects)
+        if self._subscribed.get(gateway_id) == connection or not gateway.state.supports("sessions.subscribe"):
             return
-        self._subscribed_connection = connection
+        self._subscribed[gateway_id] = connection
         try:
-            await self.gateway.request("sessions.subscribe", {"limit": 1})
+            await gateway.request("sessions.subscribe", {"limit": 1})
         except GatewayError as error:
             log.info("sessions.subscribe refused; health relies on polling: %s", error)
 
@@ -114,19 +153,23 @@ class HealthPoller:
     async def announce(self, observed: Observed) -> bool:
         """Publish `agent.stalled` if this process is the first to record this quiet period of the session."""
         async with self.db.transaction():  # the claim and the webhook deliveries commit together
-            claimed = await self.db.changed("agent_health.claim_stall", session_key=observed.key,
+            claimed = await self.db.changed("agent_health.claim_stall", gateway_id=observed.gateway_id,
+                                            session_key=observed.key,
                                             activity_ms=observed.stall_id, agent_id=observed.agent_id,
                                             detected_at=now_iso())
             if not claimed:
                 return False
             payload = {**as_json(observed, "stalled", self.tracker.clock()),
+                       "gatewayName": self.gateways.name(observed.gateway_id),
                        "stallMinutes": self.tracker.stall_ms / 60_000}
-            task = await self.db.one("agents.task_for_session", session_key=observed.key)
+            task = await self.db.one("agents.task_for_session", gateway_id=observed.gateway_id,
+                                     session_key=observed.key)
             payload["task"] = {"id": task["id"], "title": task["title"]} if task else None
 
             async def data() -> dict:
                 return {"session": {k: v for k, v in payload.items() if k != "task"}, "task": payload["task"]}
             await outbox.emit(self.db, ("agent.stalled",), "OpenClaw gateway", data)
-        log.warning("agent session stalled", extra={"sessionKey": observed.key, "quietMs": payload["quietMs"]})
+        log.warning("agent session stalled", extra={"gateway": observed.gateway_id, "sessionKey": observed.key,
+                                                    "quietMs": payload["quietMs"]})
         await self.hub.publish("agent.stalled", payload)
         return True

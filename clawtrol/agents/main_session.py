@@ -6,6 +6,9 @@ through work.message). Nobody starts the main session through start work, so in 
 message it; should a start work record ever name it, its starter (and that project's owner) may too.
 With a `projectId` the project's context from our records (its PROJECT.md and STATUS.md as the API renders
 them, 500 characters each) goes before the message. History comes from the gateway's `chat.history`.
+
+With several gateways the main session is that key on the gateway picked: the request's `gatewayId`, else the
+only enabled gateway (400 naming the choices otherwise).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from ..auth.principal import Principal
 from ..db import Database
 from ..errors import ApiError
 from ..gateway.client import GatewayClient
+from ..gateways.registry import GatewayRegistry
 from ..projects import documents
 from . import transcript, work
 
@@ -35,11 +39,12 @@ async def project_context(db: Database, project_id: object) -> tuple[str | None,
     return project["id"], documents.context(project, await documents.status_counts(db, project["id"]))
 
 
-async def send(db: Database, gateway: GatewayClient, principal: Principal, actor: Actor, session_key: str,
-               text: object, project_id: object) -> dict:
+async def send(db: Database, gateways: GatewayRegistry, gateway_id: object, principal: Principal, actor: Actor,
+               session_key: str, text: object, project_id: object) -> dict:
     work.parse_message(text)  # the message's own problems first
     project, context = await project_context(db, project_id)
-    sent = await work.message(db, gateway, principal, actor, session_key, text, context=context,
+    chosen = gateways.pick(gateway_id)
+    sent = await work.message(db, gateways, chosen, principal, actor, session_key, text, context=context,
                               details={"projectId": project} if project else None)
     return {**sent, "sessionKey": session_key, "projectId": project}
 

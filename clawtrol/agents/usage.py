@@ -2,7 +2,8 @@
 runtime from the session (sessions.describe) and store them.
 
 It listens to the live hub for task.updated events, so moves from the board, the API and agents are all
-seen. With several app processes each may try; `agents.set_usage` is conditional, so one writes.
+seen. The session is asked of the gateway the task's session link records (else the only enabled gateway).
+With several app processes each may try; `agents.set_usage` is conditional, so one writes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import logging
 from .. import audit, background
 from ..clock import now_iso
 from ..db import Database
-from ..gateway.client import GatewayClient
+from ..errors import ApiError
+from ..gateways.registry import GatewayRegistry
 from ..live import Hub
 from ..tasks import service
 from ..tasks.model import to_json
@@ -39,10 +41,10 @@ def needs_usage(event: dict) -> str | None:
 
 
 class UsagePuller:
-    def __init__(self, db: Database, hub: Hub, gateway: GatewayClient):
+    def __init__(self, db: Database, hub: Hub, gateways: GatewayRegistry):
         self.db = db
         self.hub = hub
-        self.gateway = gateway
+        self.gateways = gateways
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -58,7 +60,7 @@ class UsagePuller:
         try:
             while True:
                 task_id = needs_usage(await queue.get())
-                if task_id is None or not self.gateway.connected:
+                if task_id is None or not self.gateways.any_connected:
                     continue
                 try:
                     await self.pull(task_id)
@@ -72,7 +74,13 @@ class UsagePuller:
         task = await service.get(self.db, task_id)
         if not task.get("session_key"):
             return False
-        session = await describe_session(self.gateway, task["session_key"])
+        try:
+            gateway_id = self.gateways.pick(None, task.get("session_gateway_id"))
+        except ApiError:
+            return False  # several gateways and the link names none of them
+        if task.get("session_gateway_id") not in (None, gateway_id) or not self.gateways.is_connected(gateway_id):
+            return False  # its gateway is disabled or down: the usage can still be reported later
+        session = await describe_session(self.gateways.client(gateway_id), task["session_key"])
         if session is None or (session["totalTokens"] is None and session["estimatedCostUsd"] is None):
             return False
         usage = {"tokens_input": session["inputTokens"], "tokens_output": session["outputTokens"],
@@ -83,6 +91,7 @@ class UsagePuller:
             if written:
                 await audit.record(self.db, GATEWAY, "task.usage_pulled", "task", task_id,
                                    {"title": task["title"], "sessionKey": task["session_key"],
+                                    "gatewayId": gateway_id,
                                     "tokens": usage["tokens_total"], "cost": usage["cost"], "model": usage["model"]})
         if written:
             updated = await service.get(self.db, task_id)

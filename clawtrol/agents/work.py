@@ -1,5 +1,9 @@
 """Putting agents to work: "start work" on a task (members on tasks they may edit, admins all) and messages to
-an agent's session (who may: agents/authority.py), each sent with chat.send and audited."""
+an agent's session (who may: agents/authority.py), each sent with chat.send and audited.
+
+Everything is on one gateway: start work picks it (the request's gatewayId, else the task's project's default
+gateway, else the only enabled one) and records it with the session (the task's link and the start work
+record); a message goes to a session of one gateway, and authority over it is looked up on that gateway alone."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from ..db import Database
 from ..errors import ApiError
 from ..gateway import answers
 from ..gateway.client import GatewayClient, GatewayError
+from ..gateways.registry import GatewayRegistry
 from ..live import Hub
 from ..tasks import access, service
 from .authority import Authority, over_session
@@ -92,10 +97,20 @@ async def _refuse(db: Database, actor: Actor, action: str, entity_type: str, ent
     raise error
 
 
-async def start_work(db: Database, hub: Hub, gateway: GatewayClient, principal: Principal, actor: Actor,
-                     task_id: str, agent_id: object, public_url: str, instructions: object = None) -> dict:
-    """Send the task to a new session of an agent, then, in one transaction: link the session to the task,
-    move it to in-progress, record who started which session (the fact that grants authority over it,
+async def default_gateway_for(db: Database, task: dict) -> str | None:
+    """The default gateway of the task's project (None when it has none)."""
+    if not task.get("project_id"):
+        return None
+    project = await db.one("projects.get", id=task["project_id"])
+    return project["default_gateway_id"] if project else None
+
+
+async def start_work(db: Database, hub: Hub, gateways: GatewayRegistry, principal: Principal, actor: Actor,
+                     task_id: str, agent_id: object, public_url: str, instructions: object = None,
+                     gateway_id: object = None) -> dict:
+    """Send the task to a new session of an agent on a gateway (`gateway_id`, else the project's default, else
+    the only one), then, in one transaction: link the session (and its gateway) to the task, move it to
+    in-progress, record who started which session on which gateway (the fact that grants authority over it,
     agents/authority.py) and audit it."""
     extra = parse_message(instructions, "task") if instructions not in (None, "") else None
     task = await service.get(db, task_id)
@@ -105,6 +120,8 @@ async def start_work(db: Database, hub: Hub, gateway: GatewayClient, principal: 
         await _refuse(db, actor, "agent.work_start", "task", task_id, error)
     if task["status"] == "done":
         raise ApiError("This task is done; reopen it before starting work on it.", 409, code="TASK_DONE")
+    chosen = gateways.pick(gateway_id, await default_gateway_for(db, task))
+    gateway = gateways.client(chosen)
     answers.require_connected(gateway)
     agent = await choose_agent(gateway, agent_id, task)
     session_key = new_session_key(agent, task_id)
@@ -112,46 +129,62 @@ async def start_work(db: Database, hub: Hub, gateway: GatewayClient, principal: 
     run_id = sent.get("runId")
 
     async def record_start(before: dict) -> None:
-        await db.changed("agents.record_start", session_key=session_key, task_id=task_id,
+        await db.changed("agents.record_start", gateway_id=chosen, session_key=session_key, task_id=task_id,
                          project_id=before["project_id"], agent_id=agent, started_by=principal.user_id,
                          started_by_token=principal.token_id, started_by_label=actor.label, run_id=run_id,
                          started_at=now_iso())
         await audit.record(db, actor, "agent.work_started", "task", task_id,
-                           {"sessionKey": session_key, "agentId": agent, "runId": run_id,
-                            "previousSessionKey": before["session_key"]})
+                           {"sessionKey": session_key, "gatewayId": chosen, "agentId": agent, "runId": run_id,
+                            "previousSessionKey": before["session_key"],
+                            "previousGatewayId": before.get("session_gateway_id")})
 
     updated = await service.update(db, hub, principal, actor, task_id,
-                                   {"sessionKey": session_key, "agentId": agent, "status": "in-progress"},
+                                   {"sessionKey": session_key, "sessionGatewayId": chosen, "agentId": agent,
+                                    "status": "in-progress"},
                                    also=record_start, links_session=True)
     return {"success": True, "task": updated, "childSessionKey": session_key, "agentId": agent,
-            "runId": run_id, "status": "created"}
+            "gatewayId": chosen, "gatewayName": gateways.name(chosen), "runId": run_id, "status": "created"}
 
 
-async def session_authority(db: Database, principal: Principal, session_key: str) -> Authority:
-    """May `principal` message this session, and why."""
-    start = await db.one("agents.session_start", session_key=session_key)
+async def session_authority(db: Database, principal: Principal, gateway_id: str, session_key: str) -> Authority:
+    """May `principal` message this session of this gateway, and why."""
+    start = await db.one("agents.session_start", gateway_id=gateway_id, session_key=session_key)
     return over_session(principal, start, deciding=False)
 
 
 async def require_session_authority(db: Database, principal: Principal, actor: Actor, action: str,
-                                    session_key: str) -> None:
+                                    gateway_id: str, session_key: str) -> None:
     """Messaging a session, changing its model or deleting it: who may is who may message it (authority.py);
     a refusal is audited as `<action>_refused` and answered 403."""
-    allowed = await session_authority(db, principal, session_key)
+    allowed = await session_authority(db, principal, gateway_id, session_key)
     if not allowed.allowed:
         await _refuse(db, actor, action, "session", session_key, ApiError(allowed.reason, 403, code="FORBIDDEN"))
 
 
-async def message(db: Database, gateway: GatewayClient, principal: Principal, actor: Actor, session_key: str,
-                  text: object, *, context: str | None = None, details: dict | None = None) -> dict:
-    """Send `text` to the session, after `context` when given (a prefix with its own separator, e.g. the project
-    a message is about), and audit it as `agent.messaged` with a preview of `text` and `details`."""
+async def pick_for_session(db: Database, gateways: GatewayRegistry, requested: object, session_key: str) -> str:
+    """The gateway a request about a session means when it may leave it out: the one it names, else the gateway
+    the session's task link (or a start work record) names, else the only one. Only a default: authority is then
+    looked up on the gateway picked."""
+    if requested in (None, ""):
+        for row in await db.all("agents.session_gateways", session_key=session_key):
+            if gateways.get(row["gateway_id"]) is not None:
+                return row["gateway_id"]
+    return gateways.pick(requested)
+
+
+async def message(db: Database, gateways: GatewayRegistry, gateway_id: str, principal: Principal, actor: Actor,
+                  session_key: str, text: object, *, context: str | None = None,
+                  details: dict | None = None) -> dict:
+    """Send `text` to the session of that gateway, after `context` when given (a prefix with its own separator,
+    e.g. the project a message is about), and audit it as `agent.messaged` with a preview of `text` and
+    `details`."""
     text = parse_message(text)
-    await require_session_authority(db, principal, actor, "agent.message", session_key)
+    await require_session_authority(db, principal, actor, "agent.message", gateway_id, session_key)
+    gateway = gateways.client(gateway_id)
     answers.require_connected(gateway)
     result = await send(gateway, session_key, (context or "") + text, f"clawtrol-msg-{secrets.token_hex(8)}")
     async with db.transaction():
         await audit.record(db, actor, "agent.messaged", "session", session_key,
                            {"length": len(text), "preview": text[:200], "runId": result.get("runId"),
-                            **(details or {})})
-    return {"success": True, "result": result}
+                            "gatewayId": gateway_id, **(details or {})})
+    return {"success": True, "result": result, "gatewayId": gateway_id}

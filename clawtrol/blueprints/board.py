@@ -14,6 +14,7 @@ from ..agents import work
 from ..auth.principal import current_actor, current_principal, require_principal
 from ..db import current_db
 from ..errors import ApiError
+from ..gateways.registry import current_registry
 from ..live import current_hub
 from ..payload import form_int, query_int
 from ..tasks import access, comments, service
@@ -157,7 +158,22 @@ async def _detail(task_id: str, error: str | None = None, status: int = 200, not
         "board/_detail.html", task=task, history=history, comments=thread, error=error, notice=notice,
         can_edit=access.can_edit(principal, task), can_comment=access.can_create(principal),
         can_moderate=lambda c: access.can_moderate_comment(principal, c), describe=audit.describe,
-        gateway_connected=current_app.extensions["gateway"].connected, **await _choices()), status
+        **await _start_choices(task), **await _choices()), status
+
+
+async def _start_choices(task: dict) -> dict:
+    """Which gateway start work would use (the project's default, else the only one), the gateways to choose
+    from when there are several, and whether start work can run now."""
+    registry = current_registry()
+    connections = registry.connections()
+    try:
+        start_gateway = registry.pick(None, await work.default_gateway_for(current_db(), task))
+    except ApiError:
+        start_gateway = None  # several and no default: the form asks
+    connected = registry.is_connected(start_gateway) if start_gateway else registry.any_connected
+    return {"gateway_connected": connected, "start_gateway": start_gateway,
+            "gateway_choices": connections if len(connections) > 1 else [],
+            "session_gateway_name": registry.name(task.get("session_gateway_id"))}
 
 
 @blueprint.get("/board/tasks/<task_id>")
@@ -174,15 +190,17 @@ async def start_work(task_id: str):
     """"Start work" in the task dialog: send the task to an agent; the dialog shows the outcome."""
     form = await request.form
     try:
-        result = await work.start_work(current_db(), current_hub(), current_app.extensions["gateway"],
+        result = await work.start_work(current_db(), current_hub(), current_registry(),
                                        require_principal(), current_actor(), task_id, form.get("agentId") or None,
-                                       current_app.config["CLAWTROL"].public_url)
+                                       current_app.config["CLAWTROL"].public_url,
+                                       gateway_id=form.get("gatewayId") or None)
     except ApiError as error:
         if error.status in (401, 403, 404):
             raise
         html, _ = await _detail(task_id, error=error.message)
         return html
-    notice = f"Sent to agent {result['agentId']} in session {result['childSessionKey']}."
+    notice = f"Sent to agent {result['agentId']} in session {result['childSessionKey']}"
+    notice += f" on gateway {result['gatewayName']}." if result.get("gatewayName") else "."
     html, _ = await _detail(task_id, notice=notice)
     return html
 

@@ -7,6 +7,7 @@ from quart import Blueprint, redirect, render_template, request, url_for
 from ..auth.principal import current_actor, current_principal, require_principal
 from ..db import current_db
 from ..errors import ApiError
+from ..gateways.registry import current_registry
 from ..live import current_hub
 from ..payload import json_object
 from ..agents import associations
@@ -74,7 +75,8 @@ async def _detail(project_id: str, **extra):
     return await render_template(
         "projects/detail.html", project=project, stats=service.stats(project), by_status=by_status,
         status_labels=STATUS_LABELS, priorities=PRIORITIES, priority_labels=PRIORITY_LABELS, statuses=STATUSES,
-        can_manage=service.can_manage(principal, project), can_add=access.can_create(principal), **extra)
+        can_manage=service.can_manage(principal, project), can_add=access.can_create(principal),
+        gateways=await db.all("gateways.live"), gateway_name=current_registry().name, **extra)
 
 
 @blueprint.get("/projects/<project_id>")
@@ -87,7 +89,7 @@ async def project_page(project_id: str):
 async def update_project_form(project_id: str):
     principal = require_principal()
     form = await request.form
-    body = {k: form[k] for k in ("name", "description") if k in form}
+    body = {k: form[k] for k in ("name", "description", "defaultGatewayId") if k in form}
     if "archived" in form:
         body["archived"] = form["archived"] == "true"
     try:
@@ -168,7 +170,7 @@ async def api_projects():
 @blueprint.post("/api/projects")
 async def api_create_project():
     principal = require_principal()
-    body = await json_object({"id", "name", "description"})
+    body = await json_object({"id", "name", "description", "defaultGatewayId"})
     project = await service.create(current_db(), principal, current_actor(), body)
     return {"success": True, "project": service.to_json(project)}, 201
 
@@ -205,7 +207,7 @@ async def api_project(project_id: str):
 @blueprint.patch("/api/projects/<project_id>")
 async def api_update_project(project_id: str):
     principal = require_principal()
-    body = await json_object({"name", "description", "archived"})
+    body = await json_object({"name", "description", "archived", "defaultGatewayId"})
     if not body:
         raise ApiError("No updates provided: send name, description or archived")
     return service.to_json(await service.update(current_db(), principal, current_actor(), project_id, body))

@@ -60,6 +60,7 @@ def to_json(project: dict) -> dict:
     return {
         "id": project["id"], "name": project["name"], "description": project["description"],
         "ownerId": project["owner_id"], "owner": project.get("owner_login"), "archived": bool(project["archived"]),
+        "defaultGatewayId": project.get("default_gateway_id"),
         "createdAt": project["created_at"], "updatedAt": project["updated_at"], "taskStats": stats(project),
     }
 
@@ -73,6 +74,16 @@ def _text(body: dict, field: str, limit: int, required: bool = False) -> str | N
     if len(value.strip()) > limit:
         raise ApiError(f"{field}: at most {limit} characters", field=field)
     return value.strip() or None
+
+
+async def _gateway(db: Database, body: dict) -> str | None:
+    """`defaultGatewayId`: the gateway start work uses for the project's tasks (an existing gateway), or null."""
+    value = body.get("defaultGatewayId")
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or await db.one("gateways.get", id=value) is None:
+        raise ApiError(f"defaultGatewayId: no gateway {value!r}", field="defaultGatewayId")
+    return value
 
 
 async def get(db: Database, project_id: str) -> dict:
@@ -90,11 +101,13 @@ async def create(db: Database, principal: Principal, actor: Actor, body: dict) -
     project_id = slugify(_text(body, "id", 64) or name)
     if not project_id:
         raise ApiError("name: needs at least one letter or digit to make the project id", field="name")
+    gateway_id = await _gateway(db, body)
     try:
         async with db.transaction():
             await db.changed("projects.insert", id=project_id, name=name, description=description,
-                             owner_id=principal.user_id, now=now_iso())
-            await record(db, actor, "project.created", "project", project_id, {"name": name})
+                             owner_id=principal.user_id, default_gateway_id=gateway_id, now=now_iso())
+            await record(db, actor, "project.created", "project", project_id,
+                         {"name": name, **({"defaultGatewayId": gateway_id} if gateway_id else {})})
     except UniqueViolation:
         raise ApiError(f"A project with id {project_id!r} already exists", 409, field="name") from None
     return await get(db, project_id)
@@ -106,7 +119,8 @@ async def update(db: Database, principal: Principal, actor: Actor, project_id: s
             raise ApiError("Project not found", 404)
         current = await db.one("projects.get", id=project_id)
         require_manage(principal, current)
-        changes = {"name": current["name"], "description": current["description"], "archived": bool(current["archived"])}
+        changes = {"name": current["name"], "description": current["description"], "archived": bool(current["archived"]),
+                   "default_gateway_id": current["default_gateway_id"]}
         if "name" in body:
             changes["name"] = _text(body, "name", MAX_NAME, required=True)
         if "description" in body:
@@ -115,13 +129,19 @@ async def update(db: Database, principal: Principal, actor: Actor, project_id: s
             if not isinstance(body["archived"], bool):
                 raise ApiError("archived: must be true or false", field="archived")
             changes["archived"] = body["archived"]
+        if "defaultGatewayId" in body:
+            changes["default_gateway_id"] = await _gateway(db, body)
         changed = sorted(k for k, v in changes.items() if v != (bool(current[k]) if k == "archived" else current[k]))
         if changed:
             await db.changed("projects.update", id=project_id, now=now_iso(), **changes)
             action = "project.updated"
             if changed == ["archived"]:
                 action = "project.archived" if changes["archived"] else "project.unarchived"
-            await record(db, actor, action, "project", project_id, {"name": changes["name"], "fields": changed})
+            details = {"name": changes["name"],
+                       "fields": ["defaultGatewayId" if field == "default_gateway_id" else field for field in changed]}
+            if "default_gateway_id" in changed:
+                details["defaultGatewayId"] = {"from": current["default_gateway_id"], "to": changes["default_gateway_id"]}
+            await record(db, actor, action, "project", project_id, details)
     return await get(db, project_id)
 
 

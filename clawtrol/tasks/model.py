@@ -114,6 +114,7 @@ WRITABLE: dict[str, Callable[[str, Any], Any]] = {
     "agentId": _text(100),
     "assignedTo": _id,
     "sessionKey": _text(300),
+    "sessionGatewayId": _id,  # the gateway of the session link (defaults: tasks/service.py)
     "handoffNotes": _text(50_000),
     "commitHash": _text(200),
     "linesChanged": _counts(("added", "removed", "total"), INT32_MAX),
@@ -130,6 +131,7 @@ READ_ONLY = ("id", "createdAt", "createdBy", "updatedAt", "completedAt", "userId
 COLUMN = {
     "title": "title", "description": "description", "status": "status", "priority": "priority",
     "projectId": "project_id", "agentId": "agent_id", "assignedTo": "assigned_to", "sessionKey": "session_key",
+    "sessionGatewayId": "session_gateway_id",
     "handoffNotes": "handoff_notes", "commitHash": "commit_hash",
     "estimatedHumanMinutes": "estimated_human_minutes", "humanCost": "human_cost", "cost": "cost",
     "runtime": "runtime", "model": "model", "dueDate": "due_date",
@@ -172,7 +174,8 @@ def to_json(row: dict) -> dict:
     task = {
         "id": row["id"], "title": row["title"], "description": row["description"], "status": row["status"],
         "priority": row["priority"], "projectId": row["project_id"], "agentId": row["agent_id"],
-        "sessionKey": row["session_key"], "handoffNotes": row["handoff_notes"], "commitHash": row["commit_hash"],
+        "sessionKey": row["session_key"], "sessionGatewayId": row.get("session_gateway_id"),
+        "handoffNotes": row["handoff_notes"], "commitHash": row["commit_hash"],
         "estimatedHumanMinutes": row["estimated_human_minutes"], "humanCost": row["human_cost"],
         "cost": row["cost"], "runtime": row["runtime"], "model": row["model"],
         "createdAt": row["created_at"], "updatedAt": row["updated_at"], "completedAt": row["completed_at"],

@@ -50,10 +50,41 @@ async def _apply_transition(db: Database, old_status: str | None, task: dict[str
         task["estimated_human_minutes"], task["human_cost"] = rules.human_equivalent(task, rate)
 
 
-def _require_session_link(principal: Principal, old_key: str | None, new_key: str | None) -> None:
+async def _session_gateway(db: Database, task: dict[str, Any], changes: dict[str, Any],
+                           current: dict[str, Any] | None) -> None:
+    """Set `task["session_gateway_id"]`, the gateway of its session link: the one the change names (it must
+    exist), else the link's own when the key stays, else the only enabled gateway; none without a link. With
+    several gateways a new link by hand must name its gateway (400)."""
+    if not task.get("session_key"):
+        task["session_gateway_id"] = None
+        return
+    requested = changes.get("session_gateway_id")
+    if requested is not None:
+        if await db.one("gateways.get", id=requested) is None:
+            raise ApiError(f"sessionGatewayId: no gateway {requested!r}", field="sessionGatewayId")
+        return
+    if current is not None and current["session_key"] == task["session_key"] and current["session_gateway_id"]:
+        task["session_gateway_id"] = current["session_gateway_id"]
+        return
+    from ..gateways.registry import current_registry
+
+    try:
+        task["session_gateway_id"] = current_registry().pick(None)
+    except RuntimeError:  # outside the app (scripts): the link's gateway stays unknown
+        task["session_gateway_id"] = None
+    except ApiError as error:
+        if error.status == 503:  # no gateway configured: unknown
+            task["session_gateway_id"] = None
+            return
+        raise ApiError("sessionGatewayId: required with a sessionKey, several gateways are enabled: "
+                       + error.message.split(": ", 2)[-1], field="sessionGatewayId") from None
+
+
+def _require_session_link(principal: Principal, old: tuple, new: tuple) -> None:
     """Only admins link a task to an agent session by hand (start work links the sessions it starts): the
-    link names the session's task on the pages, so a member must not point their task at someone else's."""
-    if new_key != old_key and not principal.is_admin:
+    link names the session's task on the pages, so a member must not point their task at someone else's.
+    `old` and `new` are (session key, its gateway)."""
+    if new != old and not principal.is_admin:
         raise ApiError("sessionKey: only an admin can link a task to an agent session by hand; start work links "
                        "the sessions it starts", 403, code="FORBIDDEN", field="sessionKey")
 
@@ -70,7 +101,8 @@ async def create(db: Database, hub: Hub, principal: Principal, actor: Actor, bod
     task: dict[str, Any] = {column: None for column in EDITABLE_COLUMNS}
     task.update({"status": "backlog", "priority": "P2", "completed_at": None})
     task.update(changes)
-    _require_session_link(principal, None, task["session_key"])
+    await _session_gateway(db, task, changes, None)
+    _require_session_link(principal, (None, None), (task["session_key"], task["session_gateway_id"]))
     await _check_references(db, task)
     await _apply_transition(db, None, task)  # created straight into review or done: same rules
     task_id, now = new_id(), now_iso()
@@ -135,16 +167,19 @@ async def _update_once(db: Database, hub: Hub, principal: Principal, actor: Acto
         async with db.transaction():
             current = await get(db, task_id)
             access.require_edit(principal, current)
-            if "session_key" in changes and not links_session:
-                _require_session_link(principal, current["session_key"], changes["session_key"])
             if expected_version is not None and expected_version != current["version"]:
                 raise ApiError("This task was changed by someone else since you loaded it; review the current "
                                "version and try again.", 409, code="VERSION_CONFLICT",
                                extra={"task": to_json(current)})
-            await _check_references(db, {k: v for k, v in changes.items() if current.get(k) != v})
             task = {column: current[column] for column in EDITABLE_COLUMNS}
             task["completed_at"] = current["completed_at"]
             task.update(changes)
+            if "session_key" in changes or "session_gateway_id" in changes:
+                await _session_gateway(db, task, changes, current)
+                if not links_session:
+                    _require_session_link(principal, (current["session_key"], current["session_gateway_id"]),
+                                          (task["session_key"], task["session_gateway_id"]))
+            await _check_references(db, {k: v for k, v in changes.items() if current.get(k) != v})
             await _apply_transition(db, current["status"], task)
             changed = [column for column in task if task[column] != current[column]]
             if not changed:

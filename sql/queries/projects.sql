@@ -1,7 +1,8 @@
 -- Projects live in the database: a slug id, a name, a description and an owner.
 
 -- name: get
-SELECT id, name, description, owner_id, archived, created_at, updated_at FROM projects WHERE id = :id
+SELECT id, name, description, owner_id, archived, default_gateway_id, created_at, updated_at
+FROM projects WHERE id = :id
 
 -- name: options
 -- Projects to pick from in filters and task forms.
@@ -9,7 +10,7 @@ SELECT id, name FROM projects WHERE archived = FALSE ORDER BY lower(name), id
 
 -- name: list_with_stats
 -- Every project with its owner and task counts (costs come from costs.by_project).
-SELECT p.id, p.name, p.description, p.owner_id, p.archived, p.created_at, p.updated_at,
+SELECT p.id, p.name, p.description, p.owner_id, p.archived, p.default_gateway_id, p.created_at, p.updated_at,
        u.login AS owner_login, u.name AS owner_name, u.avatar_url AS owner_avatar,
        count(t.id) AS total,
        sum(CASE WHEN t.status = 'done' THEN 1 ELSE 0 END) AS done
@@ -17,12 +18,12 @@ FROM projects p
 LEFT JOIN users u ON u.id = p.owner_id
 LEFT JOIN tasks t ON t.project_id = p.id
 WHERE (CAST(:include_archived AS INTEGER) = 1 OR p.archived = FALSE)
-GROUP BY p.id, p.name, p.description, p.owner_id, p.archived, p.created_at, p.updated_at, u.login, u.name,
-         u.avatar_url
+GROUP BY p.id, p.name, p.description, p.owner_id, p.archived, p.default_gateway_id, p.created_at, p.updated_at,
+         u.login, u.name, u.avatar_url
 ORDER BY p.archived, lower(p.name), p.id
 
 -- name: get_with_stats
-SELECT p.id, p.name, p.description, p.owner_id, p.archived, p.created_at, p.updated_at,
+SELECT p.id, p.name, p.description, p.owner_id, p.archived, p.default_gateway_id, p.created_at, p.updated_at,
        u.login AS owner_login, u.name AS owner_name, u.avatar_url AS owner_avatar,
        count(t.id) AS total,
        sum(CASE WHEN t.status = 'done' THEN 1 ELSE 0 END) AS done
@@ -30,8 +31,8 @@ FROM projects p
 LEFT JOIN users u ON u.id = p.owner_id
 LEFT JOIN tasks t ON t.project_id = p.id
 WHERE p.id = :id
-GROUP BY p.id, p.name, p.description, p.owner_id, p.archived, p.created_at, p.updated_at, u.login, u.name,
-         u.avatar_url
+GROUP BY p.id, p.name, p.description, p.owner_id, p.archived, p.default_gateway_id, p.created_at, p.updated_at,
+         u.login, u.name, u.avatar_url
 
 -- name: status_counts
 SELECT status, count(*) AS n FROM tasks WHERE project_id = :id GROUP BY status
@@ -47,12 +48,13 @@ ORDER BY CASE t.status WHEN 'backlog' THEN 0 WHEN 'todo' THEN 1 WHEN 'in-progres
 LIMIT :limit
 
 -- name: insert
-INSERT INTO projects (id, name, description, owner_id, archived, created_at, updated_at)
-VALUES (:id, :name, :description, :owner_id, FALSE, :now, :now)
+INSERT INTO projects (id, name, description, owner_id, archived, default_gateway_id, created_at, updated_at)
+VALUES (:id, :name, :description, :owner_id, FALSE, :default_gateway_id, :now, :now)
 RETURNING id
 
 -- name: update
-UPDATE projects SET name = :name, description = :description, archived = :archived, updated_at = :now
+UPDATE projects SET name = :name, description = :description, archived = :archived,
+                    default_gateway_id = :default_gateway_id, updated_at = :now
 WHERE id = :id
 RETURNING id
 

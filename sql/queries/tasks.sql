@@ -16,13 +16,14 @@ UPDATE tasks SET version = version WHERE id = :id RETURNING id
 
 -- name: insert
 INSERT INTO tasks (id, title, description, status, priority, project_id, agent_id, created_by, created_by_token,
-                   assigned_to, session_key, handoff_notes, commit_hash, lines_added, lines_removed, lines_total,
-                   estimated_human_minutes, human_cost, cost, runtime, model, tokens_input, tokens_output,
-                   tokens_total, due_date, version, created_at, updated_at, completed_at)
+                   assigned_to, session_key, session_gateway_id, handoff_notes, commit_hash, lines_added,
+                   lines_removed, lines_total, estimated_human_minutes, human_cost, cost, runtime, model,
+                   tokens_input, tokens_output, tokens_total, due_date, version, created_at, updated_at,
+                   completed_at)
 VALUES (:id, :title, :description, :status, :priority, :project_id, :agent_id, :created_by, :created_by_token,
-        :assigned_to, :session_key, :handoff_notes, :commit_hash, :lines_added, :lines_removed, :lines_total,
-        :estimated_human_minutes, :human_cost, :cost, :runtime, :model, :tokens_input, :tokens_output,
-        :tokens_total, :due_date, 1, :created_at, :updated_at, :completed_at)
+        :assigned_to, :session_key, :session_gateway_id, :handoff_notes, :commit_hash, :lines_added,
+        :lines_removed, :lines_total, :estimated_human_minutes, :human_cost, :cost, :runtime, :model,
+        :tokens_input, :tokens_output, :tokens_total, :due_date, 1, :created_at, :updated_at, :completed_at)
 RETURNING id
 
 -- name: update
@@ -31,6 +32,7 @@ RETURNING id
 UPDATE tasks
 SET title = :title, description = :description, status = :status, priority = :priority,
     project_id = :project_id, agent_id = :agent_id, assigned_to = :assigned_to, session_key = :session_key,
+    session_gateway_id = :session_gateway_id,
     handoff_notes = :handoff_notes, commit_hash = :commit_hash, lines_added = :lines_added,
     lines_removed = :lines_removed, lines_total = :lines_total,
     estimated_human_minutes = :estimated_human_minutes, human_cost = :human_cost, cost = :cost,
