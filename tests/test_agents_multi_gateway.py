@@ -290,3 +290,34 @@ async def test_a_session_link_by_hand_names_its_gateway(connected, fake, fake_b,
                                                                                  member_task["id"])]
     ambiguous = await admin.post("/api/tasks", json={"title": "Which?", "sessionKey": "agent:main:y"})
     assert ambiguous.status_code == 400 and (await ambiguous.get_json())["field"] == "sessionGatewayId"
+
+
+# --- usage pulls and polling are per gateway --------------------------------------------------------------
+
+HANDOFF = "Files changed: a\nHow tested: b\nEdge cases: c\nRollback: d\nCommit hash: NO_COMMIT"
+
+
+async def test_usage_is_pulled_from_the_gateway_of_the_tasks_session(connected, fake, fake_b, gpu, db, admin):
+    fake.add_session(SAME_KEY, totalTokens=999, estimatedCostUsd=9.0, model="wrong")
+    fake_b.add_session(SAME_KEY, inputTokens=5, outputTokens=7, totalTokens=12, estimatedCostUsd=0.5,
+                       runtimeMs=100, model="fake-2")
+    task = await (await admin.post("/api/tasks", json={"title": "Usage", "sessionKey": SAME_KEY,
+                                                       "sessionGatewayId": gpu, "status": "review",
+                                                       "handoffNotes": HANDOFF})).get_json()
+    assert (await admin.patch(f"/api/tasks/{task['id']}", json={"status": "done"})).status_code == 200
+
+    async def pulled():
+        current = await (await admin.get(f"/api/tasks/{task['id']}")).get_json()
+        return current if current.get("tokens") else None
+    current = await eventually(pulled)
+    assert current["tokens"] == {"input": 5, "output": 7, "total": 12} and current["model"] == "fake-2"
+    assert [p for m, p in fake.requests if m == "sessions.describe"] == []
+    [entry] = await audit.search(db, action="task.usage_pulled", entity_id=task["id"])
+    assert entry["details"]["gatewayId"] == gpu
+
+
+async def test_the_poller_polls_each_gateway_on_its_connect(connected, fake, fake_b, gpu):
+    async def polled():
+        return any(method == "sessions.list" for method, _ in fake_b.requests)
+    await eventually(polled)  # the gateway added at runtime is polled without a restart
+    assert any(method == "sessions.list" for method, _ in fake.requests)
