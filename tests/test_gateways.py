@@ -4,6 +4,7 @@ audited, "test connection", and connections started, changed and stopped at runt
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -321,6 +322,18 @@ async def test_a_gateway_added_at_runtime_connects_and_removing_it_closes_its_ap
     assert (await gateway_state(admin, "default"))["connected"] is True
 
 
+async def test_a_gateway_connects_with_info_logging_on(connected, other, admin, caplog):
+    """As `clawtrol serve` logs (LOG_LEVEL=INFO): the registry's log lines must be valid LogRecords (an `extra`
+    key such as "name" overwrites a LogRecord attribute and makes the reload fail, so no gateway connects)."""
+    caplog.set_level(logging.INFO)
+    created = await add_gateway(admin, name="gpu", url=other.url, token=TOKEN)
+    problems = [r.getMessage() for r in caplog.records if "could not reload" in r.getMessage()]
+    assert not problems, problems
+    await until_connected(admin, created["id"])
+    assert (await admin.delete(f"/api/gateways/{created['id']}")).status_code == 200
+    assert not [r for r in caplog.records if "could not reload" in r.getMessage()]
+
+
 async def test_disabling_a_gateway_stops_it_and_closes_its_approvals(connected, other, admin, db, app):
     created = await add_gateway(admin, name="gpu", url=other.url, token=TOKEN)
     gateway_id = created["id"]
@@ -404,8 +417,11 @@ async def test_the_status_page_shows_each_gateway(connected, fake, other, admin)
     assert 'data-state="disconnected"' in html and "2 of 3 connected" in html
 
 
-async def test_the_status_page_without_any_gateway(app, admin):
+async def test_the_status_page_without_any_gateway(app, admin, db, config):
     await admin.delete("/api/gateways/default")
+    from clawtrol.gateways import bootstrap  # a restart with GATEWAY_URL still set does not bring it back
+    await bootstrap.default_from_environment(db, app.extensions["gateway_tokens"], config.gateway_url, "")
+    assert await db.all("gateways.live") == []
     html = await (await admin.get("/status")).get_data(as_text=True)
     assert "No gateway is configured" in html and "/admin/gateways" in html
     assert (await (await admin.get("/api/gateways")).get_json()) == {"gateways": [], "count": 0}

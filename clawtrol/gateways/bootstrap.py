@@ -29,6 +29,9 @@ async def default_from_environment(db: Database, box: TokenBox, url: str, token:
         log.info("GATEWAY_URL became the gateway named default", extra={"url": url})
         return
     existing = await db.one("gateways.get", id="default")
-    if existing is not None and existing["url"] != url:
+    if existing is None:
+        log.info("GATEWAY_URL is set but the gateway record 'default' was removed; it stays removed "
+                 "(add gateways on Admin › Gateways)", extra={"environment": url})
+    elif existing["url"] != url:
         log.warning("GATEWAY_URL differs from the gateway record 'default'; the record is used (Admin › Gateways)",
                     extra={"environment": url, "record": existing["url"]})
