@@ -741,7 +741,7 @@ async def test_every_get_route_answers_with_security_headers(app, admin, client)
     values = {"task_id": (await task.get_json())["id"], "project_id": "headers", "status": "todo",
               "filename": "css/app.css", "approval_id": "no-such-approval", "agent_id": "main",
               "session_key": "agent:main:main", "session_id": "agent:main:main", "rule_id": "no-such-rule",
-              "webhook_id": "no-such-webhook", "delivery_id": "no-such-delivery"}
+              "webhook_id": "no-such-webhook", "delivery_id": "no-such-delivery", "gateway_id": "default"}
     checked = set()
     for rule in app.url_map.iter_rules():
         if "GET" not in rule.methods or getattr(rule, "websocket", False):

@@ -216,7 +216,7 @@ class GatewayRegistry:
                     if connection.client is not None:
                         await connection.client.start()
         for connection in stopping:
-            log.info("gateway connection stopped", extra={"gateway": connection.id, "name": connection.name})
+            log.info("gateway connection stopped", extra={"gateway": connection.id, "gatewayName": connection.name})
 
     def _connect(self, row: dict) -> Connection:
         connection = Connection(row["id"], row["name"], row["url"], row["token_encrypted"], None)
@@ -230,7 +230,8 @@ class GatewayRegistry:
                                           **self.client_options)
         for subscription in self._subscriptions:
             self._attach(connection, subscription)
-        log.info("gateway connection starting", extra={"gateway": row["id"], "name": row["name"], "url": row["url"]})
+        log.info("gateway connection starting",
+                 extra={"gateway": row["id"], "gatewayName": row["name"], "url": row["url"]})
         return connection
 
     async def _reload_quietly(self) -> None:
