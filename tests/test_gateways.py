@@ -425,3 +425,17 @@ async def test_the_status_page_without_any_gateway(app, admin, db, config):
     html = await (await admin.get("/status")).get_data(as_text=True)
     assert "No gateway is configured" in html and "/admin/gateways" in html
     assert (await (await admin.get("/api/gateways")).get_json()) == {"gateways": [], "count": 0}
+
+
+async def test_a_stored_token_is_only_sent_to_the_url_it_was_entered_for(app, admin, db):
+    """Whoever may edit a gateway must not be able to read its token by pointing the URL at a server of theirs."""
+    created = await (await admin.post("/api/gateways", json={"name": "guarded", "url": "ws://127.0.0.1:9",
+                                                             "token": "s3cret-token"})).get_json()
+    moved = await admin.patch(f"/api/gateways/{created['id']}", json={"url": "ws://evil.example:443"})
+    assert moved.status_code == 400 and (await moved.get_json())["field"] == "token"
+    assert (await db.one("gateways.get", id=created["id"]))["url"] == "ws://127.0.0.1:9"  # nothing changed
+    probe = await admin.post("/api/gateways/test", json={"url": "ws://evil.example:443", "gatewayId": created["id"]})
+    assert probe.status_code == 400 and (await probe.get_json())["field"] == "token"
+    with_token = await admin.patch(f"/api/gateways/{created['id']}", json={"url": "ws://127.0.0.1:10",
+                                                                           "token": "new-token"})
+    assert with_token.status_code == 200 and (await with_token.get_json())["url"] == "ws://127.0.0.1:10"

@@ -24,6 +24,12 @@ log = logging.getLogger(__name__)
 TEST_TIMEOUT = 8.0
 
 
+# A stored token is write-only, and only ever sent to the URL it was entered for: otherwise whoever may edit the
+# URL (or test one) could have it sent to a server of theirs and read it there.
+STORED_TOKEN_STAYS = ApiError("token: required when the URL changes (the stored token is only sent to the URL it "
+                              "was entered for)", field="token")
+
+
 def _taken(name: str) -> ApiError:
     return ApiError(f"name: a gateway named {name!r} exists already", 409, field="name", code="CONFLICT")
 
@@ -97,6 +103,8 @@ async def update(db: Database, hub: Hub, registry: GatewayRegistry, box: TokenBo
             if before is None:
                 raise ApiError("No gateway with this id.", 404, code="NOT_FOUND")
             values = validate(body, before)
+            if values["url"] != before["url"] and values["token"] is None and before["token_encrypted"]:
+                raise STORED_TOKEN_STAYS
             sealed = before["token_encrypted"] if values["token"] is None else box.seal(values["token"])
             row = await db.one("gateways.update", id=gateway_id, name=values["name"], url=values["url"],
                                token_encrypted=sealed, enabled=values["enabled"], user_id=actor.user_id,
@@ -138,6 +146,8 @@ async def test_connection(db: Database, box: TokenBox, url: object, token: objec
         row = await db.one("gateways.get", id=gateway_id)
         if row is None:
             raise ApiError(f"gatewayId: no gateway {gateway_id!r}", 404, field="gatewayId", code="NOT_FOUND")
+        if row["url"] != address and row["token_encrypted"]:
+            raise STORED_TOKEN_STAYS
         try:
             token = box.open(row["token_encrypted"])
         except UnreadableToken as problem:
