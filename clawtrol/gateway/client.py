@@ -161,8 +161,9 @@ class GatewayClient:
                  request_timeout: float = REQUEST_TIMEOUT, handshake_timeout: float = HANDSHAKE_TIMEOUT,
                  backoff_initial: float = BACKOFF_INITIAL, backoff_max: float = BACKOFF_MAX,
                  ping_interval: float | None = 20.0, ping_timeout: float | None = 20.0,
-                 close_timeout: float = CLOSE_TIMEOUT):
+                 close_timeout: float = CLOSE_TIMEOUT, probe: bool = False):
         self.url = url
+        self.probe = probe  # a one-off "test connection": its failures are the answer, logged at INFO
         self._token = token or ""
         self.state = state if state is not None else GatewayState()
         self.state.url = url
@@ -433,7 +434,11 @@ class GatewayClient:
                 log.error("the gateway has not paired this app's device yet; on the gateway host run "
                           "`openclaw devices approve %s`", details.get("requestId") or "<requestId>", extra=extra)
             else:
-                log.error("the gateway refused this app's credentials; check GATEWAY_TOKEN", extra=extra)
+                log.log(logging.INFO if self.probe else logging.ERROR,
+                        "the gateway refused this app's credentials; check the gateway's token (Admin › Gateways)",
+                        extra=extra)
+        elif self.probe:
+            log.info("test connection: cannot connect to the gateway", extra=extra)
         elif self._attempt == 0 or self._attempt % 10 == 0:
             log.warning("cannot connect to the gateway; retrying", extra=extra)
         else:

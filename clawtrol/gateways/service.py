@@ -153,7 +153,7 @@ async def test_connection(db: Database, box: TokenBox, url: object, token: objec
         except UnreadableToken as problem:
             return {"ok": False, "url": address, "error": str(problem)}
     client = GatewayClient(address, (token or "").strip(), identity_path=identity_path, backoff_initial=60,
-                           backoff_max=60, handshake_timeout=TEST_TIMEOUT)
+                           backoff_max=60, handshake_timeout=TEST_TIMEOUT, probe=True)
     await client.start()
     try:
         async with asyncio.timeout(TEST_TIMEOUT + 1):
