@@ -340,7 +340,7 @@ async def test_the_rule_book_reads_the_rules_again_only_when_they_changed(admin,
     row = await db.one("approval_rules.get", id=rule["id"])
     await db.one("approval_rules.update", id=rule["id"], now=future, **{
         k: row[k] for k in ("name", "action", "agent_id", "command_pattern", "cwd_prefix", "host", "project_id",
-                            "allow_compound", "enabled", "expires_at")})
+                            "gateway_id", "allow_compound", "enabled", "expires_at")})
     await book.rules(now_iso())
     await admin.patch(f"/api/approval-rules/{rule['id']}", json={"enabled": False})
     assert (await db.one("approval_rules.get", id=rule["id"]))["updated_at"] == "2999-01-01T00:00:00.001Z"

@@ -116,3 +116,25 @@ async def test_a_second_process_follows_a_gateway_added_elsewhere(connected, fak
         await other_registry.client(row["id"]).wait_connected(5)
         await asyncio.sleep(0)
         assert len(second.live) == 2
+
+
+async def test_a_rule_can_apply_to_one_gateways_approvals(connected, fake, admin, db):
+    async with FakeGateway(token="gw-token") as sandbox:
+        row = await add_gateway(connected, "sandbox", sandbox.url)
+        await connected.extensions["gateways"].client(row["id"]).wait_connected(5)
+        bad = await admin.post("/api/approval-rules", json={"name": "x", "action": "deny", "gatewayId": "nope"})
+        assert bad.status_code == 400 and (await bad.get_json())["field"] == "gatewayId"
+        rule = await admin.post("/api/approval-rules", json={"name": "sandbox may test", "action": "allow-once",
+                                                             "commandPattern": "make test*", "gatewayId": row["id"]})
+        assert rule.status_code == 201 and (await rule.get_json())["gatewayId"] == row["id"]
+
+        on_sandbox = await sandbox.raise_approval("make test")
+        await sandbox.wait_for(lambda: ("exec.approval.resolve", {"id": on_sandbox["id"], "decision": "allow-once"})
+                               in sandbox.requests)
+        on_default = await fake.raise_approval("make test")
+        [waiting] = await eventually(lambda: _one(pending(admin)))
+        assert waiting["id"] == on_default["id"] and waiting["gatewayId"] == "default"  # the rule is not for it
+        tried = await admin.post("/api/approval-rules/test", json={"command": "make test", "gatewayId": row["id"]})
+        assert (await tried.get_json())["action"] == "allow-once"
+        page = await (await admin.get("/admin/approval-rules")).get_data(as_text=True)
+        assert "gateway <code>sandbox</code>" in page

@@ -10,6 +10,7 @@ from ..auth.principal import current_actor, require_principal, require_role
 from ..clock import iso, parse_iso
 from ..db import current_db
 from ..errors import ApiError
+from ..gateways.registry import current_registry
 from ..payload import json_object
 from ..policies import decide, rules
 from ..policies.matching import BadPattern, compile_pattern, is_regex
@@ -84,7 +85,7 @@ async def api_test():
 
 # --- the admin page ---------------------------------------------------------------------------------------
 
-FORM_TEXT = ("name", "action", "agentId", "commandPattern", "cwdPrefix", "host", "projectId")
+FORM_TEXT = ("name", "action", "agentId", "commandPattern", "cwdPrefix", "host", "projectId", "gatewayId")
 
 
 def _from_form(form) -> dict:
@@ -112,6 +113,8 @@ async def _page_context(**extra) -> dict:
     db = current_db()
     return {"rules": [rules.to_json(row) for row in await db.all("approval_rules.list")],
             "counts": await rules.decided_counts(db), "projects": await db.all("projects.options"),
+            "gateways": current_registry().connections(),
+            "gateway_names": {c.id: c.name for c in current_registry().connections()},
             "actions": rules.ACTIONS, **extra}
 
 

@@ -23,7 +23,7 @@ from .rules import rule_json
 
 log = logging.getLogger(__name__)
 
-TEST_FIELDS = frozenset({"command", "agentId", "cwd", "host", "projectId"})
+TEST_FIELDS = frozenset({"command", "agentId", "cwd", "host", "projectId", "gatewayId"})
 
 
 def policy_actor(rule: Rule) -> Actor:
@@ -98,9 +98,8 @@ async def claim_if_decided(db: Database, book: RuleBook, gateway_id: str, approv
                  extra={"approval": approval_id, "rule": verdict.rule.name, "decision": verdict.action})
         return None
     actor = policy_actor(verdict.rule)
-    claimed = await db.changed("approvals.claim", gateway_id=gateway_id, id=approval_id, decision=verdict.action, user_id=None,
-                               token_id=None, label=actor.label, now=now,
-                               stale_before=stale_before())
+    claimed = await db.changed("approvals.claim", gateway_id=gateway_id, id=approval_id, decision=verdict.action,
+                               user_id=None, token_id=None, label=actor.label, now=now, stale_before=stale_before())
     if not claimed:
         return None
     await db.changed("approval_rules.mark_claim", gateway_id=gateway_id, id=approval_id, rule_id=verdict.rule.id,
@@ -126,7 +125,8 @@ async def dry_run(db: Database, body: dict[str, Any]) -> dict:
         raise ApiError(f"Unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(TEST_FIELDS))}",
                        field=unknown[0])
     subject = Subject(_test_text(body, "command", required=True), _test_text(body, "agentId"),
-                      _test_text(body, "cwd"), _test_text(body, "host"), _test_text(body, "projectId"))
+                      _test_text(body, "cwd"), _test_text(body, "host"), _test_text(body, "projectId"),
+                      _test_text(body, "gatewayId"))
     now = now_iso()
     verdict = evaluate(await rules_in_force(db, now), subject, now) if subject.command else ASK
     return {"action": verdict.action, "rule": rule_json(verdict.rule) if verdict.rule else None,

@@ -1,8 +1,8 @@
 """Which rule, if any, decides an approval: pure functions over rules and one approval, no I/O.
 
 Rules are tried in order; the first enabled, unexpired rule whose matchers all fit wins, and no match means
-"ask" (a person decides). Matchers are optional and ANDed: `agentId` and `projectId` (the linked task's
-project) exactly, `host` ignoring case, `cwdPrefix` as a path prefix (compared after normalising `..` and
+"ask" (a person decides). Matchers are optional and ANDed: `agentId`, `projectId` (the linked task's
+project) and `gatewayId` (the gateway the approval came from) exactly, `host` ignoring case, `cwdPrefix` as a path prefix (compared after normalising `..` and
 duplicate slashes, so `/srv/app/../../etc` is not under `/srv/app`), and `commandPattern`, a pattern that must
 match the **whole** command line: a glob (`git status*`, `ls *`; `*` and `?` match any character, spaces and
 slashes included, `[…]` a set) or, written `/…/` or `/…/i`, a regular expression.
@@ -132,12 +132,13 @@ class Rule(NamedTuple):
     allow_compound: bool = False
     enabled: bool = True
     expires_at: str | None = None
+    gateway_id: str | None = None
 
     @classmethod
     def from_row(cls, row: dict) -> "Rule":
         return cls(row["id"], row["name"], row["action"], row.get("agent_id"), row.get("command_pattern"),
                    row.get("cwd_prefix"), row.get("host"), row.get("project_id"), bool(row.get("allow_compound")),
-                   bool(row.get("enabled", True)), row.get("expires_at"))
+                   bool(row.get("enabled", True)), row.get("expires_at"), row.get("gateway_id"))
 
 
 @dataclass(frozen=True)
@@ -149,11 +150,13 @@ class Subject:
     cwd: str | None = None
     host: str | None = None
     project_id: str | None = None
+    gateway_id: str | None = None
 
     @classmethod
     def from_approval(cls, row: dict) -> "Subject":
         """From an approval_rows row (its project is the linked task's)."""
-        return cls(row["command"], row.get("agent_id"), row.get("cwd"), row.get("host"), row.get("project_id"))
+        return cls(row["command"], row.get("agent_id"), row.get("cwd"), row.get("host"), row.get("project_id"),
+                   row.get("gateway_id"))
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,8 @@ def evaluate(rules: list[Rule], subject: Subject, now: str, budget: float = MATC
         if rule.agent_id is not None and rule.agent_id != subject.agent_id:
             continue
         if rule.project_id is not None and rule.project_id != subject.project_id:
+            continue
+        if rule.gateway_id is not None and rule.gateway_id != subject.gateway_id:
             continue
         if rule.host is not None and host != rule.host.casefold():
             continue

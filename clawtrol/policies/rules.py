@@ -14,19 +14,19 @@ from ..errors import ApiError
 from .matching import ACTIONS, BadPattern, Rule, compile_pattern
 
 MAX_NAME = 100
-TEXT_LIMITS = {"agentId": 200, "host": 255, "cwdPrefix": 1000, "projectId": 200}
+TEXT_LIMITS = {"agentId": 200, "host": 255, "cwdPrefix": 1000, "projectId": 200, "gatewayId": 200}
 COLUMNS = {"name": "name", "action": "action", "agentId": "agent_id", "commandPattern": "command_pattern",
-           "cwdPrefix": "cwd_prefix", "host": "host", "projectId": "project_id", "allowCompound": "allow_compound",
-           "enabled": "enabled", "expiresAt": "expires_at"}
+           "cwdPrefix": "cwd_prefix", "host": "host", "projectId": "project_id", "gatewayId": "gateway_id",
+           "allowCompound": "allow_compound", "enabled": "enabled", "expiresAt": "expires_at"}
 FIELDS = frozenset(COLUMNS)
-MATCHERS = ("agentId", "commandPattern", "cwdPrefix", "host", "projectId")
+MATCHERS = ("agentId", "commandPattern", "cwdPrefix", "host", "projectId", "gatewayId")
 COUNT_WINDOW = timedelta(days=7)
 
 
 def to_json(row: dict, decided: int | None = None) -> dict:
     rule = {"id": row["id"], "name": row["name"], "action": row["action"], "agentId": row["agent_id"],
             "commandPattern": row["command_pattern"], "cwdPrefix": row["cwd_prefix"], "host": row["host"],
-            "projectId": row["project_id"], "allowCompound": bool(row["allow_compound"]),
+            "projectId": row["project_id"], "gatewayId": row["gateway_id"], "allowCompound": bool(row["allow_compound"]),
             "enabled": bool(row["enabled"]), "expiresAt": row["expires_at"], "position": row["position"],
             "createdBy": row["created_by_label"], "createdAt": row["created_at"], "updatedAt": row["updated_at"]}
     if decided is not None:
@@ -38,7 +38,7 @@ def rule_json(rule: Rule) -> dict:
     """A matching Rule (no bookkeeping columns), e.g. for the dry run's answer."""
     return {"id": rule.id, "name": rule.name, "action": rule.action, "agentId": rule.agent_id,
             "commandPattern": rule.command_pattern, "cwdPrefix": rule.cwd_prefix, "host": rule.host,
-            "projectId": rule.project_id, "allowCompound": rule.allow_compound, "enabled": rule.enabled,
+            "projectId": rule.project_id, "gatewayId": rule.gateway_id, "allowCompound": rule.allow_compound, "enabled": rule.enabled,
             "expiresAt": rule.expires_at}
 
 
@@ -109,16 +109,19 @@ async def validate(db: Database, body: dict, current: dict | None = None) -> dic
                 raise ApiError(f"{required}: required", field=required)
     values = {column: current[column] for column in COLUMNS.values()} if current else {
         "agent_id": None, "command_pattern": None, "cwd_prefix": None, "host": None, "project_id": None,
-        "allow_compound": False, "enabled": True, "expires_at": None}
+        "gateway_id": None, "allow_compound": False, "enabled": True, "expires_at": None}
     for field, value in body.items():
         values[COLUMNS[field]] = _value(field, value)
     values["allow_compound"], values["enabled"] = bool(values["allow_compound"]), bool(values["enabled"])
     if "projectId" in body and values["project_id"] is not None:
         if await db.one("approval_rules.project_exists", id=values["project_id"]) is None:
             raise ApiError("projectId: no project with this id", field="projectId")
+    if "gatewayId" in body and values["gateway_id"] is not None:
+        if await db.one("gateways.get", id=values["gateway_id"]) is None:
+            raise ApiError("gatewayId: no gateway with this id", field="gatewayId")
     if values["action"] == "allow-once" and not any(values[COLUMNS[m]] for m in MATCHERS):
         raise ApiError("commandPattern: an allow-once rule needs at least one matcher (commandPattern, agentId, "
-                       "cwdPrefix, host or projectId); it would allow every command otherwise",
+                       "cwdPrefix, host, projectId or gatewayId); it would allow every command otherwise",
                        field="commandPattern")
     return values
 

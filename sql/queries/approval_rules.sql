@@ -7,7 +7,7 @@ SELECT * FROM approval_rules ORDER BY position, created_at, id
 -- name: in_force
 -- The rules an arriving approval is matched against, in order.
 SELECT id, name, action, agent_id, command_pattern, cwd_prefix, host, project_id, allow_compound, enabled,
-       expires_at
+       expires_at, gateway_id
 FROM approval_rules
 WHERE enabled = TRUE AND (expires_at IS NULL OR expires_at > :now)
 ORDER BY position, created_at, id
@@ -22,10 +22,10 @@ SELECT * FROM approval_rules WHERE id = :id
 
 -- name: insert
 -- Appended at the end of the list.
-INSERT INTO approval_rules (id, name, action, agent_id, command_pattern, cwd_prefix, host, project_id,
+INSERT INTO approval_rules (id, name, action, agent_id, command_pattern, cwd_prefix, host, project_id, gateway_id,
                             allow_compound, enabled, expires_at, position, created_by, created_by_token,
                             created_by_label, created_at, updated_at)
-VALUES (:id, :name, :action, :agent_id, :command_pattern, :cwd_prefix, :host, :project_id, :allow_compound,
+VALUES (:id, :name, :action, :agent_id, :command_pattern, :cwd_prefix, :host, :project_id, :gateway_id, :allow_compound,
         :enabled, :expires_at, (SELECT COALESCE(MAX(r.position), 0) + 1 FROM approval_rules r), :user_id,
         :token_id, :label, :now, :now)
 RETURNING *
@@ -33,7 +33,7 @@ RETURNING *
 -- name: update
 UPDATE approval_rules
 SET name = :name, action = :action, agent_id = :agent_id, command_pattern = :command_pattern,
-    cwd_prefix = :cwd_prefix, host = :host, project_id = :project_id, allow_compound = :allow_compound,
+    cwd_prefix = :cwd_prefix, host = :host, project_id = :project_id, gateway_id = :gateway_id, allow_compound = :allow_compound,
     enabled = :enabled, expires_at = :expires_at, updated_at = :now
 WHERE id = :id
 RETURNING *

@@ -20,6 +20,9 @@ CREATE TABLE gateways (
 );
 CREATE UNIQUE INDEX idx_gateways_name ON gateways (name) WHERE deleted_at IS NULL;
 
+-- An approval rule may apply to one gateway's approvals only (null: every gateway's).
+ALTER TABLE approval_rules ADD COLUMN gateway_id TEXT;
+
 -- A project may name the gateway its tasks' work starts on (not a reference: a removed gateway is just unused).
 ALTER TABLE projects ADD COLUMN default_gateway_id TEXT;
 
