@@ -32,7 +32,8 @@ from ..tasks.model import to_json
 
 blueprint = Blueprint("agents", __name__)
 
-GATEWAY_TIMEOUT = 3.0  # seconds a page or list waits for one gateway before showing it as not answering
+PAGE_TIMEOUT = 5.0  # seconds a page waits for one connected gateway before showing it as not answering
+API_TIMEOUT = 15.0  # the same for a list API (a disconnected gateway is never waited for)
 
 
 def _registry() -> GatewayRegistry:
@@ -88,9 +89,10 @@ class Answer:
                 "error": self.error.message if self.error else None}
 
 
-async def _each_gateway(call: Callable[[str, GatewayClient], Awaitable[Any]]) -> list[Answer]:
-    """Run a read on every enabled gateway (or the one `gatewayId` names) concurrently, each within
-    GATEWAY_TIMEOUT; a gateway that is down or slow gets its error, the others their result."""
+async def _each_gateway(call: Callable[[str, GatewayClient], Awaitable[Any]],
+                        timeout: float = API_TIMEOUT) -> list[Answer]:
+    """Run a read on every enabled gateway (or the one `gatewayId` names) concurrently, each within `timeout`;
+    a gateway that is down or slow gets its error, the others their result."""
     registry = _registry()
     requested = _requested()
     connections = [registry.get(registry.pick(requested))] if requested else registry.connections()
@@ -101,7 +103,7 @@ async def _each_gateway(call: Callable[[str, GatewayClient], Awaitable[Any]]) ->
             if connection.client is None:
                 registry.client(connection.id)  # raises why there is none
             answers.require_connected(connection.client)
-            async with asyncio.timeout(GATEWAY_TIMEOUT):
+            async with asyncio.timeout(timeout):
                 answer.result = await call(connection.id, connection.client)
         except ApiError as error:
             answer.error = error
@@ -143,9 +145,11 @@ async def _linked_tasks(gateway_id: str, sessions: list[dict]) -> dict[str, dict
     return {row["session_key"]: row for row in rows}
 
 
-async def _all_sessions(agent_id: str | None, limit: int) -> tuple[list[dict], list[Answer]]:
+async def _all_sessions(agent_id: str | None, limit: int, timeout: float = API_TIMEOUT
+                        ) -> tuple[list[dict], list[Answer]]:
     """Sessions of every gateway (of one agent, or all), newest first, each with its gateway and linked task."""
-    found = await _each_gateway(lambda gateway_id, gateway: _sessions(gateway_id, gateway, agent_id, limit))
+    found = await _each_gateway(lambda gateway_id, gateway: _sessions(gateway_id, gateway, agent_id, limit),
+                                timeout)
     sessions = []
     for answer in found:
         if answer.error is None:
@@ -175,7 +179,7 @@ async def roster_page():
     """The roster, grouped by gateway; a gateway that is down shows its agents of the last poll, offline."""
     require_principal()
     try:
-        found = await _each_gateway(_roster)
+        found = await _each_gateway(_roster, PAGE_TIMEOUT)
     except ApiError as error:  # an unknown gatewayId
         found, problem = [], error.message
     else:
@@ -194,7 +198,7 @@ async def roster_page():
 async def agent_page(agent_id: str):
     require_principal()
     try:
-        sessions, found = await _all_sessions(agent_id, roster.AGENT_SESSIONS)
+        sessions, found = await _all_sessions(agent_id, roster.AGENT_SESSIONS, PAGE_TIMEOUT)
         problem = _problems(found)
     except ApiError as error:
         sessions, problem = [], error.message
