@@ -300,8 +300,8 @@ async def test_our_own_database_round_trip(app, db, tmp_path):
                           decided_by_label="ada", decided_at="2026-01-02T00:00:00.000Z", gateway_ack_at=None,
                           requested_at="2026-01-01T23:59:00.000Z", expires_at=None, payload="{}",
                           updated_at="2026-01-02T00:00:00.000Z")
-        await src.changed("agents.record_start", session_key="s-1", task_id=created[1], project_id="site",
-                          agent_id="dev", started_by=mel.user["id"], started_by_token=None, started_by_label="mel",
+        await src.changed("agents.record_start", gateway_id="default", session_key="s-1", task_id=created[1],
+                          project_id="site", agent_id="dev", started_by=mel.user["id"], started_by_token=None, started_by_label="mel",
                           run_id="run-1", started_at="2026-01-02T00:00:00.000Z")
         await source_app.extensions["activity"].flush()  # token use, as the source will hold it after shutdown
         snapshot = {
