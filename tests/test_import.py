@@ -313,7 +313,7 @@ async def test_our_own_database_round_trip(app, db, tmp_path):
             "audit": await audit.search(src, limit=1000),
             "approvals": await src.all("importer.approvals_keys", ids=["ap1"]),
             "app_state": await src.all("importer.app_state_keys", ids=["first_admin"]),
-            "started": await src.one("agents.session_start", session_key="s-1"),
+            "started": await src.one("agents.session_start", gateway_id="default", session_key="s-1"),
         }
         session_of_ada = ada.raw_session
 
@@ -321,7 +321,7 @@ async def test_our_own_database_round_trip(app, db, tmp_path):
     assert set(stats) == {"users", "app_state", "api_tokens", "projects", "tasks", "comments", "settings",
                           "approvals", "started_sessions", "audit_log"}
     assert stats["started_sessions"] == (1, 1, 0)
-    assert await db.one("agents.session_start", session_key="s-1") == snapshot["started"]
+    assert await db.one("agents.session_start", gateway_id="default", session_key="s-1") == snapshot["started"]
     assert stats["tasks"] == (4, 4, 0) and stats["users"] == (2, 2, 0) and stats["approvals"] == (1, 1, 0)
     assert stats["settings"] == (1, 0, 1)
     assert "verified: checksums match" in lines
