@@ -299,6 +299,6 @@ async def test_a_stall_queues_the_agent_stalled_webhook_once(connected, fake, db
     [row] = await db.all("webhooks.deliveries", webhook_id=webhook["id"], limit=10)
     payload = json.loads(row["payload"])
     assert payload["data"]["session"]["sessionKey"] == "agent:main:work" and payload["data"]["task"] is None
-    assert signing.summary("agent.stalled", payload) == "Agent main stalled: no activity for 1 min"
+    assert signing.summary("agent.stalled", payload) == "Agent main on gateway default stalled: no activity for 1 min"
     assert signing.link("https://ct.example", "agent.stalled", payload["data"]) == \
-        "https://ct.example/sessions/agent:main:work"
+        "https://ct.example/sessions/agent:main:work?gatewayId=default"

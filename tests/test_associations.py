@@ -34,7 +34,7 @@ async def test_associations_come_from_start_work_task_links_and_registrations(co
         "model": "fake/fake-2"})
     assert registered.status_code == 201
     assert await registered.get_json() == {"success": True, "created": True, "sessionKey": "agent:main:subagent:helper",
-                                            "projectId": site}
+                                            "projectId": site, "gatewayId": "default"}
     await admin.post("/api/agents/associations", json={"sessionKey": "agent:main:elsewhere", "projectId": other,
                                                        "task": "Elsewhere"})
 

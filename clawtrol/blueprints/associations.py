@@ -24,10 +24,10 @@ async def api_associations():
 @blueprint.post("/api/agents/associations")
 async def api_register_association():
     principal = require_role("member", "register agent sessions")
-    body = await json_object({"sessionKey", "projectId", "task", "label", "model"})
+    body = await json_object({"sessionKey", "projectId", "task", "label", "model", "gatewayId"})
     stored, created = await associations.register(current_db(), principal, current_actor(), body)
     return ({"success": True, "created": created, "sessionKey": stored["session_key"],
-             "projectId": stored["project_id"]}, 201 if created else 200)
+             "projectId": stored["project_id"], "gatewayId": stored.get("gateway_id")}, 201 if created else 200)
 
 
 @blueprint.get("/api/agents/project/<project_id>")

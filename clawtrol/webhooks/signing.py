@@ -39,7 +39,9 @@ def link(public_url: str, event: str, data: dict) -> str:
     if event.startswith("approval."):
         return f"{public_url}/approvals"
     if event == "agent.stalled" and isinstance(data.get("session"), dict):
-        return f"{public_url}/sessions/{quote(str(data['session'].get('sessionKey')), safe=':')}"
+        session = data["session"]
+        on = f"?gatewayId={quote(str(session['gatewayId']))}" if session.get("gatewayId") else ""
+        return f"{public_url}/sessions/{quote(str(session.get('sessionKey')), safe=':')}{on}"
     task = data.get("task") if isinstance(data.get("task"), dict) else None
     if task and task.get("id") and event != "task.deleted":
         return f"{public_url}/board/tasks/{task['id']}"
@@ -82,7 +84,8 @@ def summary(event: str, payload: dict) -> str:
         session = data.get("session") or {}
         minutes = round((session.get("quietMs") or 0) / 60_000)
         on_task = f" on '{title}'" if title else ""
-        return f"Agent {session.get('agentId') or 'session'} stalled{on_task}: no activity for {minutes} min"
+        where = f" on gateway {session['gatewayName']}" if session.get("gatewayName") else ""
+        return f"Agent {session.get('agentId') or 'session'}{where} stalled{on_task}: no activity for {minutes} min"
     if event == "ping":
         return "A test delivery from Mission Clawtrol: this webhook works."
     return f"{event} by {who}"
