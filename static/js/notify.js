@@ -54,8 +54,7 @@
     if (detail.type !== "approval.requested" || !document.hidden || !active()) return;
     const approval = (detail.payload || {}).approval || {};
     const note = new Notification("Approval requested", {
-      body: (approval.gatewayName ? "[" + approval.gatewayName + "] " : "") +
-        (approval.agentId ? approval.agentId + " wants to run: " : "") + shorten(approval.command),
+      body: (approval.agentId ? approval.agentId + " wants to run: " : "") + shorten(approval.command),
       // one notification per approval (gateway and id), however many tabs
       tag: "clawtrol-approval-" + (approval.gatewayId || "") + "-" + (approval.id || ""),
     });

@@ -90,11 +90,11 @@ async def test_an_admin_adds_a_rule_and_a_matching_approval_is_decided_by_it(
     await expect(toggle).to_have_text("Desktop notifications: on")
     await page.evaluate("window.__hidden = true")
     other = fake_gateway.call(fake_gateway.fake.raise_approval("git push origin main"))
-    await expect(page.locator(f"#approval-{other['id']}")).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    await expect(page.locator(f"#approval-default-{other['id']}")).to_be_visible(timeout=LIVE_TIMEOUT_MS)
     notes = await page.evaluate("window.__notes")
     assert notes == [{"title": "Approval requested", "body": "main wants to run: git push origin main",
-                      "tag": f"clawtrol-approval-{other['id']}"}]
-    assert await page.evaluate("window.__pendingSeen") == [f"approval-{other['id']}"]
+                      "tag": f"clawtrol-approval-default-{other['id']}"}]
+    assert await page.evaluate("window.__pendingSeen") == [f"approval-default-{other['id']}"]
     await octocat.screenshot("approvals-automatic")
 
     await octocat.goto("/admin/approval-rules")
