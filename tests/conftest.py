@@ -259,12 +259,7 @@ async def api_token(app, admin):
 @pytest.fixture(scope="session")
 def real_gateway(tmp_path_factory):
     """The real OpenClaw gateway (tests/real_gateway.py), one per test session; skipped when not installed."""
-    from .real_gateway import GatewayFailedToStart, GatewayNotInstalled, running_gateway
+    from .real_gateway import running_gateway_or_skip
 
-    try:
-        with running_gateway(tmp_path_factory.mktemp("openclaw")) as gateway:
-            yield gateway
-    except GatewayNotInstalled as reason:
-        pytest.skip(str(reason))
-    except GatewayFailedToStart as failure:
-        pytest.fail(str(failure))
+    with running_gateway_or_skip(tmp_path_factory.mktemp("openclaw")) as gateway:
+        yield gateway

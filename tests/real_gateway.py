@@ -182,3 +182,18 @@ def running_gateway(base: Path):
                 locks.rmdir()  # only if empty
         if not default_logs_existed:
             shutil.rmtree("/tmp/openclaw", ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_gateway_or_skip(base: Path):
+    """running_gateway for a fixture: the test is skipped when the gateway is not installed, failed when it
+    does not start."""
+    import pytest
+
+    try:
+        with running_gateway(base) as gateway:
+            yield gateway
+    except GatewayNotInstalled as reason:
+        pytest.skip(str(reason))
+    except GatewayFailedToStart as failure:
+        pytest.fail(str(failure))

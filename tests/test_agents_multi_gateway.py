@@ -18,21 +18,9 @@ from .conftest import make_environ, sign_in_as
 from .fake_gateway import FakeGateway
 from .gateway_fixtures import connected, eventually, fake  # noqa: F401
 from .helpers import default_gateway
+from .test_agent_health import MINUTE, T0, Clock
 
-T0 = 1_800_000_000_000
-MINUTE = 60_000
 SAME_KEY = "agent:main:shared"  # one session key that both gateways have: two different sessions
-
-
-class Clock:
-    def __init__(self, now: int = T0):
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, ms: int) -> None:
-        self.now += ms
 
 
 @pytest.fixture

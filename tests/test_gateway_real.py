@@ -146,9 +146,10 @@ async def gateway_app(real_gateway, database_url, tmp_path):
         yield application
 
 
-async def raise_approval(requester: GatewayClient, db, command: str) -> tuple[str, asyncio.Task]:
+async def raise_approval(requester: GatewayClient, db, command: str,
+                         gateway_id: str = "default") -> tuple[str, asyncio.Task]:
     """exec.approval.request (two-phase, no model needed) for agent:main:main on the requester's connection;
-    returns once the app has stored it: (its id, the task awaiting the final decision)."""
+    returns once the app has stored it as `gateway_id`'s: (its id, the task awaiting the final decision)."""
     accepted: list[dict] = []
     final = asyncio.create_task(requester.request(
         "exec.approval.request",
@@ -156,7 +157,7 @@ async def raise_approval(requester: GatewayClient, db, command: str) -> tuple[st
          "agentId": "main", "sessionKey": "agent:main:main"},
         expect_final=True, on_accepted=accepted.append, timeout=10, final_timeout=30))
     for _ in range(200):
-        if accepted and await db.one("approvals.get", gateway_id="default", id=accepted[0]["id"]):
+        if accepted and await db.one("approvals.get", gateway_id=gateway_id, id=accepted[0]["id"]):
             break
         await asyncio.sleep(0.05)
     return accepted[0]["id"], final

@@ -13,36 +13,16 @@ from clawtrol.app import create_app
 from clawtrol.config import load_config
 
 from .conftest import BACKEND, make_environ, sign_in_as
-from .test_gateway_real import _client
+from .real_gateway import running_gateway_or_skip
+from .test_gateway_real import _client, raise_approval
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="two real gateways run in the PostgreSQL pass")
 
 
 @pytest.fixture(scope="module")
 def second_real_gateway(tmp_path_factory):
-    from .real_gateway import GatewayFailedToStart, GatewayNotInstalled, running_gateway
-
-    try:
-        with running_gateway(tmp_path_factory.mktemp("openclaw-second")) as gateway:
-            yield gateway
-    except GatewayNotInstalled as reason:
-        pytest.skip(str(reason))
-    except GatewayFailedToStart as failure:
-        pytest.fail(str(failure))
-
-
-async def _raise(requester, command: str) -> tuple[str, asyncio.Task]:
-    accepted: list[dict] = []
-    final = asyncio.create_task(requester.request(
-        "exec.approval.request",
-        {"command": command, "host": "gateway", "twoPhase": True, "timeoutMs": 60_000,
-         "agentId": "main", "sessionKey": "agent:main:main"},
-        expect_final=True, on_accepted=accepted.append, timeout=10, final_timeout=30))
-    for _ in range(200):
-        if accepted:
-            break
-        await asyncio.sleep(0.05)
-    return accepted[0]["id"], final
+    with running_gateway_or_skip(tmp_path_factory.mktemp("openclaw-second")) as gateway:
+        yield gateway
 
 
 async def test_an_approval_on_each_of_two_real_gateways_is_resolved_through_the_app(
@@ -65,8 +45,9 @@ async def test_an_approval_on_each_of_two_real_gateways_is_resolved_through_the_
             await requester.start()
             await requester.wait_connected(30)
         try:
-            first_id, first_final = await _raise(requesters[0], "echo from-the-first")
-            second_approval, second_final = await _raise(requesters[1], "echo from-the-second")
+            db = app.extensions["db"]
+            first_id, first_final = await raise_approval(requesters[0], db, "echo from-the-first")
+            second_approval, second_final = await raise_approval(requesters[1], db, "echo from-the-second", second_id)
 
             async def both_listed():
                 body = await (await admin.get("/api/approvals")).get_json()

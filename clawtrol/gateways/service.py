@@ -26,8 +26,9 @@ TEST_TIMEOUT = 8.0
 
 # A stored token is write-only, and only ever sent to the URL it was entered for: otherwise whoever may edit the
 # URL (or test one) could have it sent to a server of theirs and read it there.
-STORED_TOKEN_STAYS = ApiError("token: required when the URL changes (the stored token is only sent to the URL it "
-                              "was entered for)", field="token")
+def _token_needed_for_new_url() -> ApiError:
+    return ApiError("token: required when the URL changes (the stored token is only sent to the URL it was entered "
+                    "for)", field="token")
 
 
 def _taken(name: str) -> ApiError:
@@ -104,7 +105,7 @@ async def update(db: Database, hub: Hub, registry: GatewayRegistry, box: TokenBo
                 raise ApiError("No gateway with this id.", 404, code="NOT_FOUND")
             values = validate(body, before)
             if values["url"] != before["url"] and values["token"] is None and before["token_encrypted"]:
-                raise STORED_TOKEN_STAYS
+                raise _token_needed_for_new_url()
             sealed = before["token_encrypted"] if values["token"] is None else box.seal(values["token"])
             row = await db.one("gateways.update", id=gateway_id, name=values["name"], url=values["url"],
                                token_encrypted=sealed, enabled=values["enabled"], user_id=actor.user_id,
@@ -147,7 +148,7 @@ async def test_connection(db: Database, box: TokenBox, url: object, token: objec
         if row is None:
             raise ApiError(f"gatewayId: no gateway {gateway_id!r}", 404, field="gatewayId", code="NOT_FOUND")
         if row["url"] != address and row["token_encrypted"]:
-            raise STORED_TOKEN_STAYS
+            raise _token_needed_for_new_url()
         try:
             token = box.open(row["token_encrypted"])
         except UnreadableToken as problem:

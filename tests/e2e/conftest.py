@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -26,6 +27,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -92,12 +94,13 @@ class ThreadedGateway:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
 
-@pytest.fixture(scope="module")
-def fake_gateway() -> ThreadedGateway:
+@contextlib.contextmanager
+def threaded_gateway(name: str, **options) -> Iterator[ThreadedGateway]:
+    """A FakeGateway(**options) on its own loop in a thread named `name`, closed afterwards."""
     loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="fake-gateway", daemon=True)
+    thread = threading.Thread(target=loop.run_forever, name=name, daemon=True)
     thread.start()
-    gateway = ThreadedGateway(FakeGateway(token="e2e-gateway-token"), loop)
+    gateway = ThreadedGateway(FakeGateway(**options), loop)
     gateway.call(gateway.fake.__aenter__())
     try:
         yield gateway
@@ -105,6 +108,12 @@ def fake_gateway() -> ThreadedGateway:
         gateway.call(gateway.fake.close())
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def fake_gateway() -> Iterator[ThreadedGateway]:
+    with threaded_gateway("fake-gateway", token="e2e-gateway-token") as gateway:
+        yield gateway
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -4,14 +4,11 @@ it appears in the one shared approvals queue next to the first gateway's."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 
 import pytest
 from playwright.async_api import expect
 
-from ..fake_gateway import FakeGateway
-from .conftest import Crew, Person, ThreadedGateway
+from .conftest import Crew, Person, ThreadedGateway, threaded_gateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -22,17 +19,8 @@ TOKEN = "second-gateway-token"
 @pytest.fixture
 def second_gateway():
     """Another fake OpenClaw gateway on its own loop in a thread (the server is a separate process)."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="second-gateway", daemon=True)
-    thread.start()
-    gateway = ThreadedGateway(FakeGateway(token=TOKEN, version="2026.10.2-second"), loop)
-    gateway.call(gateway.fake.__aenter__())
-    try:
+    with threaded_gateway("second-gateway", token=TOKEN, version="2026.10.2-second") as gateway:
         yield gateway
-    finally:
-        gateway.call(gateway.fake.close())
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
 
 
 async def test_an_admin_adds_a_gateway_and_its_approval_appears_in_the_shared_queue(
