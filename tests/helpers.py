@@ -41,13 +41,20 @@ def serving(count: int, environ: dict[str, str], cwd: Path) -> Iterator[list[int
     ports = [free_port() for _ in range(count)]
     servers = [start_cli("serve", environ={**environ, "PORT": str(port)}, cwd=cwd) for port in ports]
     try:
-        for port in ports:
-            wait_for(f"http://127.0.0.1:{port}/api/health").close()
+        for port, server in zip(ports, servers):
+            try:
+                wait_for(f"http://127.0.0.1:{port}/api/health", timeout=40).close()
+            except OSError as failure:  # say why: the server's own last words
+                server.terminate()
+                _, stderr = server.communicate(timeout=20)
+                raise AssertionError(f"clawtrol serve on port {port} did not answer ({failure}; exit "
+                                     f"{server.returncode}):\n{stderr[-3000:]}") from None
         yield ports
     finally:
-        for server in servers:
+        running = [server for server in servers if server.returncode is None]
+        for server in running:
             server.terminate()
-        for server in servers:
+        for server in running:
             server.communicate(timeout=20)
 
 

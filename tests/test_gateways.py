@@ -3,6 +3,7 @@ audited, "test connection", and connections started, changed and stopped at runt
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -439,3 +440,26 @@ async def test_a_stored_token_is_only_sent_to_the_url_it_was_entered_for(app, ad
     with_token = await admin.patch(f"/api/gateways/{created['id']}", json={"url": "ws://127.0.0.1:10",
                                                                            "token": "new-token"})
     assert with_token.status_code == 200 and (await with_token.get_json())["url"] == "ws://127.0.0.1:10"
+
+
+async def test_processes_starting_together_create_the_default_gateway_once(empty_database_url, config):
+    """Several processes start at once (compose with CLAWTROL_WORKERS > 1) on a database that has no gateway yet:
+    each inserts 'default' from GATEWAY_URL, exactly one wins, and none fails to start."""
+    from clawtrol.db import Database, QueryCatalog
+    from clawtrol.db.migrations import upgrade
+    from clawtrol.gateways import bootstrap
+    from clawtrol.paths import SQL_MIGRATIONS, SQL_QUERIES
+
+    dialect = "sqlite" if empty_database_url.startswith("sqlite") else "postgres"
+    starts = [Database(empty_database_url, QueryCatalog.load(SQL_QUERIES, dialect)) for _ in range(4)]
+    for one in starts:
+        await one.connect()
+    try:
+        await upgrade(starts[0], SQL_MIGRATIONS)
+        box = TokenBox(config.session_secret)
+        await asyncio.gather(*(bootstrap.default_from_environment(one, box, "ws://127.0.0.1:9", "t") for one in starts))
+        assert [row["id"] for row in await starts[0].all("gateways.live")] == ["default"]
+        assert len(await audit.search(starts[0], action="gateway.created", entity_id="default")) == 1
+    finally:
+        for one in starts:
+            await one.disconnect()

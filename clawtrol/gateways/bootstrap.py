@@ -9,7 +9,7 @@ import logging
 
 from .. import audit
 from ..clock import now_iso
-from ..db import Database
+from ..db import Database, UniqueViolation
 from .model import described
 from .secrets import TokenBox
 
@@ -21,10 +21,15 @@ FROM_ENVIRONMENT = audit.Actor(kind="system", label="GATEWAY_URL")
 async def default_from_environment(db: Database, box: TokenBox, url: str, token: str) -> None:
     if not url:
         return
-    async with db.transaction():
-        row = await db.one("gateways.insert_default", url=url, token_encrypted=box.seal(token), now=now_iso())
-        if row is not None:
-            await audit.record(db, FROM_ENVIRONMENT, "gateway.created", "gateway", row["id"], described(row))
+    try:
+        async with db.transaction():
+            row = await db.one("gateways.insert_default", url=url, token_encrypted=box.seal(token), now=now_iso())
+            if row is not None:
+                await audit.record(db, FROM_ENVIRONMENT, "gateway.created", "gateway", row["id"], described(row))
+    except UniqueViolation:
+        # another process starting at the same moment inserted it first: on PostgreSQL the name's unique index
+        # (not the ON CONFLICT target) can be the one that notices
+        row = None
     if row is not None:
         log.info("GATEWAY_URL became the gateway named default", extra={"url": url})
         return
