@@ -67,6 +67,10 @@ async def test_one_gateway_down_does_not_hold_up_the_other(connected, fake, admi
         health = await (await admin.get("/api/health")).get_json()
         assert health["gateway"]["connected"] is False and health["status"] == "degraded"
         assert {g["name"]: g["connected"] for g in health["gateways"]} == {"default": True, "second": False}
+        anonymous = await (await connected.test_client().get("/api/health")).get_json()  # a container probe
+        assert anonymous["status"] == "degraded" and anonymous["gateway"]["connected"] is False
+        assert sorted(anonymous["gateways"], key=lambda g: g["id"] != "default") == [
+            {"id": "default", "connected": True}, {"id": row["id"], "connected": False}]  # no names
 
         record = await fake.raise_approval("still works")
         await eventually(lambda: _one(pending(admin)))
