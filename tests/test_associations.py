@@ -51,7 +51,10 @@ async def test_associations_come_from_start_work_task_links_and_registrations(co
     helper = by_key["agent:main:subagent:helper"]
     assert helper["source"] == "registered" and helper["label"] == "helper" and helper["model"] == "fake/fake-2"
     assert helper["task"] == "Write the docs" and helper["agentId"] == "main" and helper["taskId"] is None
-    assert [a["sessionKey"] for a in body["agents"]][0] == "agent:main:subagent:helper"  # newest first
+    # Newest first (the registration came last; within one millisecond the session key breaks the tie).
+    order = [(-a["spawnedAt"], a["sessionKey"]) for a in body["agents"]]
+    assert order == sorted(order)
+    assert body["agents"][0]["spawnedAt"] == helper["spawnedAt"] == max(a["spawnedAt"] for a in body["agents"])
 
     everything = await (await member.get("/api/agents/associations")).get_json()
     assert everything["count"] == 4 and {a["projectId"] for a in everything["associations"]} == {site, other}
