@@ -101,6 +101,7 @@ async def test_members_and_tokens_post_viewers_do_not(app, db, viewer, api_token
 
 async def test_the_overview_shows_posted_events_beside_the_audit_trail(admin, member, viewer):
     await member.post("/api/tasks", json={"title": "Audited task"})
+    await asyncio.sleep(0.002)  # timestamps are milliseconds: "newest" needs two different ones
     await member.post("/api/activity", json={"type": "error", "severity": "error", "agent": "qa",
                                              "message": f"Tests failed {XSS}"})
     html = await (await viewer.get("/")).get_data(as_text=True)
