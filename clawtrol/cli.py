@@ -11,21 +11,17 @@ import sys
 
 from . import __version__, logs
 from .config import ConfigError, Config, load_config
-from .db import Database, DatabaseUnavailable, QueryCatalog
+from .db import Database, DatabaseUnavailable
 from .db import migrations
-from .paths import SQL_MIGRATIONS, SQL_QUERIES
+from .paths import SQL_MIGRATIONS
 
 log = logging.getLogger("clawtrol")
-
-
-def open_database(config: Config) -> Database:
-    return Database(config.database_url, QueryCatalog.load(SQL_QUERIES, "sqlite" if config.is_sqlite else "postgres"))
 
 
 async def _upgrade(config: Config) -> list[migrations.Migration]:
     if config.is_sqlite:
         config.data_dir.mkdir(parents=True, exist_ok=True)
-    db = open_database(config)
+    db = Database.open(config.database_url)
     await db.connect()
     try:
         return await migrations.upgrade(db, SQL_MIGRATIONS)
@@ -83,7 +79,7 @@ async def _create_token(config: Config, name: str, role: str, expires_in_days: i
     from .audit import Actor
     from .auth import tokens
 
-    db = open_database(config)
+    db = Database.open(config.database_url)
     await db.connect()
     try:
         actor = Actor(kind="system", label=f"cli:{getpass.getuser()}")

@@ -701,13 +701,11 @@ async def import_sqlite(db: Database, path: str, out: Callable[[str], None] = pr
 async def run(config: Any, path: str) -> int:
     """The CLI's entry: check the source first (a bad one never touches the target), then open the
     configured database and import."""
-    from .cli import open_database
-
     source, plan = prepare(path)
     try:
         if config.is_sqlite:
             config.data_dir.mkdir(parents=True, exist_ok=True)
-        db = open_database(config)
+        db = Database.open(config.database_url)
         await db.connect()
         try:
             await import_source(db, source, plan, out=lambda line: print(line, flush=True))

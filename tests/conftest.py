@@ -49,7 +49,7 @@ async def pg_admin(*statements: str) -> None:
 
 
 async def migrate(url: str) -> None:
-    db = Database(url, QueryCatalog.load(SQL_QUERIES, "sqlite" if url.startswith("sqlite") else "postgres"))
+    db = Database.open(url)
     await db.connect()
     try:
         await upgrade(db, SQL_MIGRATIONS)

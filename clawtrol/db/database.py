@@ -21,6 +21,8 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import databases
+
+from ..paths import SQL_QUERIES
 from .catalog import QueryCatalog
 
 
@@ -73,6 +75,11 @@ def translate_errors() -> typing.Iterator[None]:
         raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
+def dialect_of(url: str) -> str:
+    """The SQL dialect a database URL speaks: "sqlite" or "postgres"."""
+    return "sqlite" if url.startswith("sqlite") else "postgres"
+
+
 _in_transaction: contextvars.ContextVar[bool] = contextvars.ContextVar("clawtrol_in_transaction", default=False)
 
 
@@ -83,7 +90,7 @@ class Database:
     def __init__(self, url: str, catalog: QueryCatalog, *, pool_size: int = 20):
         self.url = url
         self.catalog = catalog
-        self.dialect = "sqlite" if url.startswith("sqlite") else "postgres"
+        self.dialect = dialect_of(url)
         options: dict[str, typing.Any] = {}
         if self.dialect == "postgres":
             options = {"min_size": 1, "max_size": pool_size, "timeout": 5, "command_timeout": 60}
@@ -91,6 +98,12 @@ class Database:
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
         # SQLite reads outside a transaction go straight to the read-only connection (sqlite_backend.py).
         self._sqlite_pool = self._db._backend._pool if self.dialect == "sqlite" else None
+
+    @classmethod
+    def open(cls, url: str, *, pool_size: int = 20) -> Database:
+        """The app's database at URL, with the named queries of sql/queries/ for its dialect. Not connected yet:
+        call connect() (and disconnect() when done)."""
+        return cls(url, QueryCatalog.load(SQL_QUERIES, dialect_of(url)), pool_size=pool_size)
 
     @property
     def is_sqlite(self) -> bool:
