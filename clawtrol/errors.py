@@ -14,13 +14,23 @@ log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    """A client error with a message naming the field and the reason (400 unless told otherwise)."""
+    """A refusal the caller is told about: a message naming the field and the reason, and an HTTP status.
 
-    def __init__(self, message: str, status: int = 400, *, field: str | None = None,
-                 code: str | None = None, extra: dict | None = None):
+    Raise one of the kinds below; views catch by kind, never by status:
+
+    - `Refused` — the caller can correct it (invalid input, a conflict): a view re-renders its form with the
+      message;
+    - `Denied` — not found, forbidden, not signed in: nothing to show in place, so it propagates to the one
+      error handler;
+    - `GatewayTrouble` — the OpenClaw gateway is away or refused: a view says so where the action was.
+    """
+
+    status = 400
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None,
+                 extra: dict | None = None):
         super().__init__(message)
         self.message = message
-        self.status = status
         self.field = field
         self.code = code
         self.extra = extra or {}
@@ -32,6 +42,54 @@ class ApiError(Exception):
         if self.code:
             body["code"] = self.code
         return body
+
+
+class Refused(ApiError):
+    """The request cannot be done as asked; the caller can change it and try again."""
+
+
+class InvalidInput(Refused):
+    status = 400
+
+
+class Conflict(Refused):
+    status = 409
+
+
+class UnsupportedMediaType(Refused):
+    status = 415
+
+
+class RateLimited(Refused):
+    status = 429
+
+
+class Denied(ApiError):
+    """Nothing here for this caller: the one error handler answers."""
+
+
+class Unauthenticated(Denied):
+    status = 401
+
+
+class Forbidden(Denied):
+    status = 403
+
+
+class NotFound(Denied):
+    status = 404
+
+
+class GatewayTrouble(ApiError):
+    """The OpenClaw gateway could not do it; nothing on our side is wrong with the request."""
+
+
+class GatewayUnreachable(GatewayTrouble):
+    status = 503
+
+
+class GatewayRefused(GatewayTrouble):
+    status = 502
 
 
 def wants_json() -> bool:

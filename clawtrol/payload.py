@@ -10,7 +10,7 @@ from quart import Quart, request
 from quart.formparser import FormDataParser
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .errors import ApiError
+from .errors import InvalidInput, UnsupportedMediaType
 
 
 MAX_DEPTH = 20  # our bodies nest two levels; anything deeper is refused before it is walked
@@ -22,27 +22,27 @@ MAX_FORM_FIELDS = 1000
 async def json_object(allowed: set[str] | frozenset[str]) -> dict:
     """The request's JSON object body. Unknown fields, non-objects and malformed JSON are refused."""
     if request.mimetype != "application/json":
-        raise ApiError("Content-Type must be application/json", 415)
+        raise UnsupportedMediaType("Content-Type must be application/json")
     raw = await request.get_data()
     try:
         text = raw.decode("utf-8")
         body = json.loads(text) if text.strip() else None
     except UnicodeDecodeError:
-        raise ApiError("Malformed JSON body: not UTF-8") from None
+        raise InvalidInput("Malformed JSON body: not UTF-8") from None
     except json.JSONDecodeError as exc:
-        raise ApiError(f"Malformed JSON body: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise InvalidInput(f"Malformed JSON body: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except (ValueError, RecursionError):  # e.g. integers too long to convert, absurd nesting
-        raise ApiError("Malformed JSON body: a value is too large or too deeply nested") from None
+        raise InvalidInput("Malformed JSON body: a value is too large or too deeply nested") from None
     if not isinstance(body, dict):
-        raise ApiError("Request body must be a JSON object")
+        raise InvalidInput("Request body must be a JSON object")
     for name, value in body.items():
         problem = bad_text(value)
         if problem:
-            raise ApiError(f"{name}: {problem}", field=name)
+            raise InvalidInput(f"{name}: {problem}", field=name)
     unknown = sorted(set(body) - set(allowed))
     if unknown:
-        raise ApiError(f"Unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}",
-                       field=unknown[0])
+        raise InvalidInput(f"Unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}",
+                           field=unknown[0])
     return body
 
 
@@ -82,7 +82,7 @@ def query_int(name: str, default: int, low: int, high: int) -> int:
     if raw is None:
         return default
     if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
-        raise ApiError(f"{name}: a whole number from {low} to {high}", field=name)
+        raise InvalidInput(f"{name}: a whole number from {low} to {high}", field=name)
     return int(raw)
 
 
@@ -115,10 +115,10 @@ def install(app: Quart) -> None:
         """NUL or a lone surrogate in a path, query or form value is never valid input."""
         problem = bad_text(request.path) or bad_text(list(request.args.values()))
         if problem:
-            raise ApiError(f"The request's address or query {problem}.")
+            raise InvalidInput(f"The request's address or query {problem}.")
         if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
             form = await request.form
             for name, value in form.items():
                 problem = bad_text(value)
                 if problem:
-                    raise ApiError(f"{name}: {problem}", field=name)
+                    raise InvalidInput(f"{name}: {problem}", field=name)

@@ -12,7 +12,7 @@ from typing import Any
 from .audit import Actor, record
 from .clock import now_iso
 from .db import Database
-from .errors import ApiError
+from .errors import ApiError, InvalidInput
 
 CACHE_SECONDS = 5.0
 
@@ -29,14 +29,14 @@ class Spec:
     def check(self, key: str, value: Any) -> Any:
         if self.kind == "choice":
             if value not in self.options:
-                raise ApiError(f"{key}: must be one of {', '.join(self.options)}", field=key)
+                raise InvalidInput(f"{key}: must be one of {', '.join(self.options)}", field=key)
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ApiError(f"{key}: must be a number", field=key)
+            raise InvalidInput(f"{key}: must be a number", field=key)
         if self.kind == "integer" and value != int(value):
-            raise ApiError(f"{key}: must be a whole number", field=key)
+            raise InvalidInput(f"{key}: must be a whole number", field=key)
         if not self.minimum <= value <= self.maximum:
-            raise ApiError(f"{key}: must be between {self.minimum:g} and {self.maximum:g}", field=key)
+            raise InvalidInput(f"{key}: must be between {self.minimum:g} and {self.maximum:g}", field=key)
         return int(value) if self.kind == "integer" else float(value)
 
     def parse(self, stored: str | None) -> Any:
@@ -54,7 +54,7 @@ class Spec:
         try:
             return float(raw) if "." in raw or "e" in raw.lower() else int(raw)
         except ValueError:
-            raise ApiError(f"{key}: must be a number", field=key) from None
+            raise InvalidInput(f"{key}: must be a number", field=key) from None
 
 
 SPECS: dict[str, Spec] = {
@@ -89,9 +89,9 @@ async def cached(db: Database) -> dict[str, Any]:
 def validate(body: dict) -> dict[str, Any]:
     unknown = sorted(set(body) - set(SPECS))
     if unknown:
-        raise ApiError(f"Unknown setting(s): {', '.join(unknown)}; known: {', '.join(SPECS)}", field=unknown[0])
+        raise InvalidInput(f"Unknown setting(s): {', '.join(unknown)}; known: {', '.join(SPECS)}", field=unknown[0])
     if not body:
-        raise ApiError("No settings provided")
+        raise InvalidInput("No settings provided")
     return {key: SPECS[key].check(key, value) for key, value in body.items()}
 
 

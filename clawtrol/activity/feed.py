@@ -14,7 +14,7 @@ from ..audit import Actor
 from ..auth.principal import Principal
 from ..clock import new_id, now_iso
 from ..db import Database
-from ..errors import ApiError
+from ..errors import InvalidInput
 from ..live import Hub
 
 TYPES = ("message", "status", "file", "approval", "task", "spawn", "complete", "error", "project", "system")
@@ -35,7 +35,8 @@ LIVE_MESSAGE = 300
 def _choice(body: dict, field: str, choices: tuple[str, ...], default: str | None = None) -> str:
     value = body.get(field, default)
     if value not in choices:
-        raise ApiError(f"{field}: {'required, ' if default is None else ''}one of {', '.join(choices)}", field=field)
+        raise InvalidInput(f"{field}: {'required, ' if default is None else ''}one of {', '.join(choices)}",
+                           field=field)
     return value
 
 
@@ -43,19 +44,19 @@ def validate(body: dict) -> dict:
     """The columns of a posted event, or a 400 naming the field."""
     for field in SERVER_FIELDS:
         if field in body:
-            raise ApiError(f"{field}: set by the server; leave it out", field=field)
+            raise InvalidInput(f"{field}: set by the server; leave it out", field=field)
     row = {"type": _choice(body, "type", TYPES), "severity": _choice(body, "severity", SEVERITIES, "info")}
     for field, (column, limit) in TEXT_FIELDS.items():
         value = body.get(field)
         if value is not None and not isinstance(value, str):
-            raise ApiError(f"{field}: a string", field=field)
+            raise InvalidInput(f"{field}: a string", field=field)
         if value is not None and len(value) > limit:
-            raise ApiError(f"{field}: at most {limit} characters", field=field)
+            raise InvalidInput(f"{field}: at most {limit} characters", field=field)
         row[column] = (value.strip() or None) if value is not None else None
     details = body.get("details")
     row["details"] = None if details is None else json.dumps(details, sort_keys=True)
     if row["details"] is not None and len(row["details"]) > MAX_DETAILS:
-        raise ApiError(f"details: at most {MAX_DETAILS} characters as JSON", field="details")
+        raise InvalidInput(f"details: at most {MAX_DETAILS} characters as JSON", field="details")
     return row
 
 

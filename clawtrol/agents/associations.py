@@ -18,7 +18,7 @@ from ..audit import Actor
 from ..auth.principal import Principal
 from ..clock import now_iso, parse_iso
 from ..db import Database
-from ..errors import ApiError
+from ..errors import InvalidInput
 
 MAX_LIST = 500
 SESSION_KEY = re.compile(r"^[^\s/]{1,200}$")
@@ -70,23 +70,23 @@ def validate(body: dict) -> dict:
     for field in ("sessionKey", "projectId", "task"):
         value = body.get(field)
         if not isinstance(value, str) or not value.strip():
-            raise ApiError(f"{field}: required, a non-empty string", field=field)
+            raise InvalidInput(f"{field}: required, a non-empty string", field=field)
         values[field] = value.strip()
     if not SESSION_KEY.match(values["sessionKey"]):
-        raise ApiError("sessionKey: an OpenClaw session key such as agent:main:helper (no spaces or slashes, at "
-                       "most 200 characters)", field="sessionKey")
+        raise InvalidInput("sessionKey: an OpenClaw session key such as agent:main:helper (no spaces or slashes, at "
+                           "most 200 characters)", field="sessionKey")
     for field in ("label", "model"):
         value = body.get(field)
         if value is not None and not isinstance(value, str):
-            raise ApiError(f"{field}: a string", field=field)
+            raise InvalidInput(f"{field}: a string", field=field)
         values[field] = (value.strip() or None) if value else None
     gateway_id = body.get("gatewayId")
     if gateway_id is not None and (not isinstance(gateway_id, str) or not gateway_id.strip()):
-        raise ApiError("gatewayId: a gateway id", field="gatewayId")
+        raise InvalidInput("gatewayId: a gateway id", field="gatewayId")
     values["gatewayId"] = gateway_id.strip() if gateway_id else None
     for field, limit in TEXT_LIMITS.items():
         if values[field] and len(values[field]) > limit:
-            raise ApiError(f"{field}: at most {limit} characters", field=field)
+            raise InvalidInput(f"{field}: at most {limit} characters", field=field)
     return values
 
 
@@ -95,7 +95,7 @@ async def _gateway_of(db: Database, requested: str | None) -> str | None:
     (None: the registration matches its session key on any gateway)."""
     if requested is not None:
         if await db.one("gateways.get", id=requested) is None:
-            raise ApiError(f"gatewayId: no gateway {requested!r}", field="gatewayId")
+            raise InvalidInput(f"gatewayId: no gateway {requested!r}", field="gatewayId")
         return requested
     from ..gateways.registry import current_registry
 
@@ -110,7 +110,7 @@ async def register(db: Database, principal: Principal, actor: Actor, body: dict)
     values["gatewayId"] = await _gateway_of(db, values["gatewayId"])
     async with db.transaction():
         if await db.one("projects.get", id=values["projectId"]) is None:
-            raise ApiError(f"projectId: no project with id {values['projectId']!r}", field="projectId")
+            raise InvalidInput(f"projectId: no project with id {values['projectId']!r}", field="projectId")
         created = await db.changed(
             "associations.register", session_key=values["sessionKey"], gateway_id=values["gatewayId"],
             project_id=values["projectId"],

@@ -9,7 +9,7 @@ from .. import audit
 from ..audit import Actor
 from ..auth.principal import Principal
 from ..db import Database
-from ..errors import ApiError
+from ..errors import InvalidInput
 from ..gateway import answers
 from ..gateway.client import GatewayClient, GatewayError
 from . import lookup
@@ -20,9 +20,9 @@ MAX_MODEL = 200
 
 def parse_model(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ApiError("model: required, a model id such as anthropic/claude-sonnet-4-5", field="model")
+        raise InvalidInput("model: required, a model id such as anthropic/claude-sonnet-4-5", field="model")
     if len(value.strip()) > MAX_MODEL or any(ch.isspace() for ch in value.strip()):
-        raise ApiError(f"model: a model id without spaces, at most {MAX_MODEL} characters", field="model")
+        raise InvalidInput(f"model: a model id without spaces, at most {MAX_MODEL} characters", field="model")
     return value.strip()
 
 
@@ -55,7 +55,7 @@ async def change_model(db: Database, gateway: GatewayClient, gateway_id: str, pr
         result = await gateway.request("sessions.patch", {"key": target.session_key, "model": model})
     except GatewayError as error:
         if error.code == "INVALID_REQUEST":  # the gateway's word on a model it does not know
-            raise ApiError(f"model: the gateway refused it: {error.message}", field="model") from None
+            raise InvalidInput(f"model: the gateway refused it: {error.message}", field="model") from None
         raise answers.failure(error, "the model was not changed") from None
     resolved = result.get("resolved") if isinstance(result, dict) and isinstance(result.get("resolved"), dict) else {}
     async with db.transaction():

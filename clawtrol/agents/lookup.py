@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..clock import from_epoch_ms
-from ..errors import ApiError
+from ..errors import ApiError, NotFound
 from ..gateway.client import GatewayClient
 from . import roster
 
@@ -24,7 +24,7 @@ class Target:
 
 
 def not_found(what: str) -> ApiError:
-    return ApiError(f"{what} not found", 404)
+    return NotFound(f"{what} not found")
 
 
 def _named(listed: dict, ident: str) -> dict:

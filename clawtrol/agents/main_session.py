@@ -16,7 +16,7 @@ from __future__ import annotations
 from ..audit import Actor
 from ..auth.principal import Principal
 from ..db import Database
-from ..errors import ApiError
+from ..errors import InvalidInput
 from ..gateway.client import GatewayClient
 from ..gateways.registry import GatewayRegistry
 from ..projects import documents
@@ -32,10 +32,10 @@ async def project_context(db: Database, project_id: object) -> tuple[str | None,
     if project_id is None:
         return None, None
     if not isinstance(project_id, str) or not project_id.strip():
-        raise ApiError("projectId: a project id", field="projectId")
+        raise InvalidInput("projectId: a project id", field="projectId")
     project = await db.one("projects.get_with_stats", id=project_id.strip())
     if project is None:
-        raise ApiError(f"projectId: no project with id {project_id.strip()!r}", field="projectId")
+        raise InvalidInput(f"projectId: no project with id {project_id.strip()!r}", field="projectId")
     return project["id"], documents.context(project, await documents.status_counts(db, project["id"]))
 
 

@@ -14,7 +14,7 @@ import logging
 from .. import audit, background
 from ..clock import now_iso
 from ..db import Database
-from ..errors import ApiError
+from ..errors import GatewayTrouble, Refused
 from ..gateways.registry import GatewayRegistry
 from ..live import Hub
 from ..tasks import service
@@ -76,8 +76,8 @@ class UsagePuller:
             return False
         try:
             gateway_id = self.gateways.pick(None, task.get("session_gateway_id"))
-        except ApiError:
-            return False  # several gateways and the link names none of them
+        except (Refused, GatewayTrouble):
+            return False  # none, or several gateways and the link names none of them
         if task.get("session_gateway_id") not in (None, gateway_id) or not self.gateways.is_connected(gateway_id):
             return False  # its gateway is disabled or down: the usage can still be reported later
         session = await describe_session(self.gateways.client(gateway_id), task["session_key"])

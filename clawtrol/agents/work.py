@@ -16,7 +16,7 @@ from ..audit import Actor
 from ..auth.principal import Principal
 from ..clock import now_iso
 from ..db import Database
-from ..errors import ApiError
+from ..errors import ApiError, Conflict, Forbidden, InvalidInput
 from ..gateway import answers
 from ..gateway.client import GatewayClient, GatewayError
 from ..gateways.registry import GatewayRegistry
@@ -40,9 +40,9 @@ async def send(gateway: GatewayClient, session_key: str, message: str, idempoten
 
 def parse_message(value: object, field: str = "message") -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ApiError(f"{field}: required, a non-empty string", field=field)
+        raise InvalidInput(f"{field}: required, a non-empty string", field=field)
     if len(value) > MAX_MESSAGE:
-        raise ApiError(f"{field}: at most {MAX_MESSAGE} characters", field=field)
+        raise InvalidInput(f"{field}: at most {MAX_MESSAGE} characters", field=field)
     return value.strip()
 
 
@@ -79,8 +79,8 @@ async def choose_agent(gateway: GatewayClient, requested: object, task: dict) ->
     known = [agent["id"] for agent in listed["agents"]]
     if requested not in (None, ""):
         if requested not in known:
-            raise ApiError(f"agentId: the gateway has no agent {requested!r} (it has {', '.join(known) or 'none'})",
-                           field="agentId")
+            raise InvalidInput(f"agentId: the gateway has no agent {requested!r} (it has {', '.join(known) or 'none'})",
+                               field="agentId")
         return requested  # type: ignore[return-value]
     if task.get("agent_id") in known:
         return task["agent_id"]
@@ -88,7 +88,7 @@ async def choose_agent(gateway: GatewayClient, requested: object, task: dict) ->
         return listed["defaultId"]
     if known:
         return known[0]
-    raise ApiError("The gateway has no agents configured.", 409, code="NO_AGENTS")
+    raise Conflict("The gateway has no agents configured.", code="NO_AGENTS")
 
 
 async def _refuse(db: Database, actor: Actor, action: str, entity_type: str, entity_id: str, error: ApiError):
@@ -119,7 +119,7 @@ async def start_work(db: Database, hub: Hub, gateways: GatewayRegistry, principa
     except ApiError as error:
         await _refuse(db, actor, "agent.work_start", "task", task_id, error)
     if task["status"] == "done":
-        raise ApiError("This task is done; reopen it before starting work on it.", 409, code="TASK_DONE")
+        raise Conflict("This task is done; reopen it before starting work on it.", code="TASK_DONE")
     chosen = gateways.pick(gateway_id, await default_gateway_for(db, task))
     gateway = gateways.client(chosen)
     answers.require_connected(gateway)
@@ -158,7 +158,7 @@ async def require_session_authority(db: Database, principal: Principal, actor: A
     a refusal is audited as `<action>_refused` and answered 403."""
     allowed = await session_authority(db, principal, gateway_id, session_key)
     if not allowed.allowed:
-        await _refuse(db, actor, action, "session", session_key, ApiError(allowed.reason, 403, code="FORBIDDEN"))
+        await _refuse(db, actor, action, "session", session_key, Forbidden(allowed.reason, code="FORBIDDEN"))
 
 
 async def pick_for_session(db: Database, gateways: GatewayRegistry, requested: object, session_key: str) -> str:

@@ -17,7 +17,7 @@ from ..audit import Actor
 from ..auth.principal import Principal
 from ..clock import iso, now_iso, utcnow
 from ..db import Database
-from ..errors import ApiError
+from ..errors import ApiError, Conflict, Forbidden, GatewayUnreachable, InvalidInput, NotFound
 from ..gateway import answers
 from ..gateway.client import GatewayError
 from ..live import Hub
@@ -49,7 +49,7 @@ async def _require_resolve(db: Database, principal: Principal, actor: Actor, row
     await audit.record_refusal(db, actor, "approval.resolve", "approval", row["id"], decision.reason,
                                {"command": row["command"][:200], "sessionKey": row.get("session_key"),
                                 "gatewayId": row["gateway_id"]})
-    raise ApiError(decision.reason, 403, code="FORBIDDEN")
+    raise Forbidden(decision.reason, code="FORBIDDEN")
 
 
 def _conflict(row: dict) -> ApiError:
@@ -65,12 +65,12 @@ def _conflict(row: dict) -> ApiError:
         message = "This approval is closed: its gateway was disabled or removed."
     else:
         message = "This approval is closed: the gateway no longer lists it."
-    return ApiError(message, 409, code="ALREADY_RESOLVED", extra={"approval": to_json(row)})
+    return Conflict(message, code="ALREADY_RESOLVED", extra={"approval": to_json(row)})
 
 
 def parse_decision(value: object) -> str:
     if value not in DECISIONS:
-        raise ApiError(f"decision: must be one of {', '.join(DECISIONS)}", field="decision")
+        raise InvalidInput(f"decision: must be one of {', '.join(DECISIONS)}", field="decision")
     return value  # type: ignore[return-value]
 
 
@@ -83,14 +83,14 @@ async def locate(db: Database, gateway_id: object, approval_id: str) -> dict:
     if gateway_id not in (None, ""):
         row = await db.one("approvals.get", gateway_id=gateway_id, id=approval_id) if isinstance(gateway_id, str) else None
         if row is None:
-            raise ApiError("No approval with this id on this gateway.", 404, code="NOT_FOUND")
+            raise NotFound("No approval with this id on this gateway.", code="NOT_FOUND")
         return row
     rows = await db.all("approvals.find", id=approval_id)
     if not rows:
-        raise ApiError("No approval with this id.", 404, code="NOT_FOUND")
+        raise NotFound("No approval with this id.", code="NOT_FOUND")
     if len(rows) > 1:
-        raise ApiError("gatewayId: required, approvals with this id exist on gateways "
-                       f"{', '.join(row['gateway_id'] for row in rows)}", field="gatewayId")
+        raise InvalidInput("gatewayId: required, approvals with this id exist on gateways "
+                           f"{', '.join(row['gateway_id'] for row in rows)}", field="gatewayId")
     return rows[0]
 
 
@@ -120,11 +120,12 @@ async def resolve(db: Database, hub: Hub, registry: "GatewayRegistry", sync: "Ap
         raise _conflict(row)
     allowed = decisions_of(row)
     if decision not in allowed:
-        raise ApiError(f"decision: this request only allows {', '.join(allowed) or 'no decision'}", field="decision")
+        raise InvalidInput(f"decision: this request only allows {', '.join(allowed) or 'no decision'}",
+                           field="decision")
     connection = registry.get(gateway_id)
     if connection is None or connection.client is None:
-        raise ApiError("This approval's gateway is disabled or cannot connect; " + STAYS_PENDING + ".", 503,
-                       code="GATEWAY_UNAVAILABLE")
+        raise GatewayUnreachable("This approval's gateway is disabled or cannot connect; " + STAYS_PENDING + ".",
+                                 code="GATEWAY_UNAVAILABLE")
     gateway = connection.client
     answers.require_connected(gateway, STAYS_PENDING)
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from quart import current_app, request
 
-from ..errors import ApiError
+from ..errors import Forbidden
 from ..incoming import incoming
 from .principal import log_refusal
 
@@ -44,7 +44,7 @@ def _allowed_origins() -> set[str]:
 
 def _refuse(message: str, reason: str, action: str = "csrf"):
     log_refusal(action, reason[:300])
-    raise ApiError(message, 403, code="CSRF")
+    raise Forbidden(message, code="CSRF")
 
 
 def check_websocket_origin() -> None:

@@ -18,7 +18,7 @@ from quart import Quart, current_app, g, redirect, request, url_for
 from quart_auth import AuthUser, QuartAuth, current_user, login_user, logout_user
 
 from ..db import DatabaseUnavailable, current_db
-from ..errors import ApiError, wants_json
+from ..errors import InvalidInput, RateLimited, Unauthenticated, wants_json
 from ..hosts import HostPolicy, hostname_of
 from ..incoming import incoming
 from ..signed_session import auth_serializer
@@ -77,12 +77,12 @@ async def _principal_from_bearer(raw: str) -> Principal:
     token_failures = limiter("token_failures")
     wait = token_failures.retry_after(address)
     if wait:
-        raise ApiError("Too many failed token attempts; try again later.", 429, extra={"retryAfter": wait})
+        raise RateLimited("Too many failed token attempts; try again later.", extra={"retryAfter": wait})
     row = await current_app.extensions["token_cache"].lookup(current_db(), raw.strip())
     if row is None:
         token_failures.fail(address)
         log.warning("rejected API token", extra={"ip": client_ip()})
-        raise ApiError("Invalid, expired or revoked API token", 401)
+        raise Unauthenticated("Invalid, expired or revoked API token")
     current_app.extensions["activity"].token_used(row["id"])  # written in the background, not by this request
     return Principal(kind="token", id=row["id"], role=row["role"], label=row["name"])
 
@@ -135,8 +135,8 @@ def check_host() -> None:
         return
     shown = (hostname_of(current.host) or current.host)[:100]
     log_refusal("host", f"Host {shown!r} is not PUBLIC_URL's, a loopback name or in ALLOWED_HOSTS")
-    raise ApiError(f"This server does not answer to the host name {shown!r}. Use the address in PUBLIC_URL "
-                   "(operators: list other names in ALLOWED_HOSTS).", 400, code="HOST")
+    raise InvalidInput(f"This server does not answer to the host name {shown!r}. Use the address in PUBLIC_URL "
+                       "(operators: list other names in ALLOWED_HOSTS).", code="HOST")
 
 
 async def guard_request():
@@ -162,7 +162,7 @@ async def guard_websocket():
     check_host()
     await authenticate()
     if g.principal is None:
-        raise ApiError("Not authenticated", 401)
+        raise Unauthenticated("Not authenticated")
     if g.via == "cookie":
         csrf.check_websocket_origin()  # no cross-site WebSocket hijacking with the session cookie
 

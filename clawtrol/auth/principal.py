@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from quart import g
 
 from ..audit import Actor
-from ..errors import ApiError
+from ..errors import Forbidden, Unauthenticated
 from ..incoming import incoming
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def current_principal() -> Principal | None:
 def require_principal() -> Principal:
     principal = current_principal()
     if principal is None:
-        raise ApiError("Not authenticated", 401)
+        raise Unauthenticated("Not authenticated")
     return principal
 
 
@@ -90,8 +90,8 @@ def require_role(minimum: str, action: str = "do this") -> Principal:
     principal = require_principal()
     if not principal.has_role(minimum):
         log_refusal(action, f"role {principal.role} needs {minimum}")
-        raise ApiError(f"Your role ({principal.role}) cannot {action}; it needs {minimum} or higher.", 403,
-                       code="FORBIDDEN")
+        raise Forbidden(f"Your role ({principal.role}) cannot {action}; it needs {minimum} or higher.",
+                        code="FORBIDDEN")
     return principal
 
 

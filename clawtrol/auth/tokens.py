@@ -9,7 +9,7 @@ from datetime import timedelta
 from ..audit import Actor, record
 from ..clock import iso, new_id, now_iso, utcnow
 from ..db import Database
-from ..errors import ApiError
+from ..errors import Conflict, InvalidInput, NotFound
 from .principal import ROLES
 
 TOKEN_PREFIX = "mct_"
@@ -23,11 +23,11 @@ def token_hash(raw: str) -> str:
 
 def validate(name: object, role: object, expires_in_days: object) -> tuple[str, str, int | None]:
     if not isinstance(name, str) or not name.strip():
-        raise ApiError("name: required, a short label such as 'ci-agent'", field="name")
+        raise InvalidInput("name: required, a short label such as 'ci-agent'", field="name")
     if len(name.strip()) > MAX_NAME_LENGTH:
-        raise ApiError(f"name: at most {MAX_NAME_LENGTH} characters", field="name")
+        raise InvalidInput(f"name: at most {MAX_NAME_LENGTH} characters", field="name")
     if role not in ROLES:
-        raise ApiError(f"role: must be one of {', '.join(ROLES)}", field="role")
+        raise InvalidInput(f"role: must be one of {', '.join(ROLES)}", field="role")
     if expires_in_days in (None, ""):
         return name.strip(), role, None
     try:
@@ -35,8 +35,8 @@ def validate(name: object, role: object, expires_in_days: object) -> tuple[str, 
     except (TypeError, ValueError):
         days = 0
     if isinstance(expires_in_days, bool) or not 1 <= days <= 3650:
-        raise ApiError("expiresInDays: a whole number of days between 1 and 3650, or empty for no expiry",
-                       field="expiresInDays")
+        raise InvalidInput("expiresInDays: a whole number of days between 1 and 3650, or empty for no expiry",
+                           field="expiresInDays")
     return name.strip(), role, days
 
 
@@ -66,8 +66,8 @@ async def revoke(db: Database, actor: Actor, token_id: str) -> dict:
     async with db.transaction():
         token = await db.one("tokens.get", id=token_id)
         if token is None:
-            raise ApiError("Token not found", 404)
+            raise NotFound("Token not found")
         if not await db.changed("tokens.revoke", id=token_id, now=now_iso()):
-            raise ApiError(f"Token '{token['name']}' is already revoked", 409)
+            raise Conflict(f"Token '{token['name']}' is already revoked")
         await record(db, actor, "token.revoked", "api_token", token_id, {"name": token["name"]})
     return await db.one("tokens.get", id=token_id)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from ..audit import Actor, record
 from ..clock import new_id, now_iso
 from ..db import Database, UniqueViolation
-from ..errors import ApiError
+from ..errors import InvalidInput, NotFound
 from . import sessions
 from .principal import ROLES
 from .signup import SignupPolicy
@@ -146,22 +146,22 @@ async def _target_and_admins(db: Database, user_id: str) -> tuple[dict, list[str
     admins = [row["id"] for row in await db.all("users.lock_admins")]
     user = await db.one("users.get", id=user_id)
     if user is None:
-        raise ApiError("User not found", 404)
+        raise NotFound("User not found")
     return user, admins
 
 
 def _refuse_last_admin(user: dict, admins: list[str], what: str) -> None:
     if user["id"] in admins and len(admins) == 1:
-        raise ApiError(f"{user['login']} is the last active admin and cannot be {what}; make someone else "
-                       "an admin first.", 400, code="LAST_ADMIN")
+        raise InvalidInput(f"{user['login']} is the last active admin and cannot be {what}; make someone else "
+                           "an admin first.", code="LAST_ADMIN")
 
 
 def validate_changes(changes: dict) -> None:
     """Check {role, active} values before anything is written."""
     if "role" in changes and changes["role"] not in ROLES:
-        raise ApiError(f"role: must be one of {', '.join(ROLES)}", field="role")
+        raise InvalidInput(f"role: must be one of {', '.join(ROLES)}", field="role")
     if "active" in changes and not isinstance(changes["active"], bool):
-        raise ApiError("active: must be true or false", field="active")
+        raise InvalidInput("active: must be true or false", field="active")
 
 
 async def change_role(db: Database, actor: Actor, user_id: str, role: object) -> dict:
@@ -187,7 +187,7 @@ async def set_active(db: Database, actor: Actor, user_id: str, active: object) -
             return user
         if not active:
             if user_id == actor.user_id:
-                raise ApiError("You cannot deactivate yourself.", 400)
+                raise InvalidInput("You cannot deactivate yourself.")
             _refuse_last_admin(user, admins, "deactivated")
             await sessions.end_all_for_user(db, user_id)
         await db.changed("users.set_active", id=user_id, active=active, now=now_iso())
@@ -201,7 +201,7 @@ async def delete(db: Database, actor: Actor, user_id: str) -> None:
     async with db.transaction():
         user, admins = await _target_and_admins(db, user_id)
         if user_id == actor.user_id:
-            raise ApiError("You cannot delete yourself.", 400)
+            raise InvalidInput("You cannot delete yourself.")
         _refuse_last_admin(user, admins, "deleted")
         await db.changed("users.delete", id=user_id)
         await record(db, actor, "user.deleted", "user", user_id, {"login": user["login"]})
@@ -212,7 +212,7 @@ async def mark_reviewed(db: Database, actor: Actor, user_id: str) -> dict:
     async with db.transaction():
         user = await db.one("users.get", id=user_id)
         if user is None:
-            raise ApiError("User not found", 404)
+            raise NotFound("User not found")
         if user["reviewed_at"] is None:
             await db.changed("users.mark_reviewed", id=user_id, reviewed_by=actor.user_id, now=now_iso())
             await record(db, actor, "user.reviewed", "user", user_id, {"login": user["login"], "role": user["role"]})

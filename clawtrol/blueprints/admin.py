@@ -8,7 +8,7 @@ from ..auth import tokens, users
 from ..auth.principal import ROLES, current_actor, require_principal, require_role
 from ..auth.signup import open_signup_warning
 from ..db import current_db
-from ..errors import ApiError
+from ..errors import InvalidInput, NotFound, Refused
 from ..live import revoke_access, user_changed
 from ..payload import json_object
 
@@ -36,7 +36,7 @@ async def update_user_fragment(user_id: str):
     db = current_db()
     before = await db.one("users.get", id=user_id)
     if before is None:
-        raise ApiError("User not found", 404)
+        raise NotFound("User not found")
     form = await request.form
     try:
         if "role" in form:
@@ -46,8 +46,8 @@ async def update_user_fragment(user_id: str):
         elif "reviewed" in form:
             user = await users.mark_reviewed(db, current_actor(), user_id)
         else:
-            raise ApiError("role or active: one is required (or reviewed, to mark the account reviewed)")
-    except ApiError as error:
+            raise InvalidInput("role or active: one is required (or reviewed, to mark the account reviewed)")
+    except Refused as error:
         return await _user_row(await db.one("users.get", id=user_id), error.message, error.status)
     await user_changed(before, user)
     return await _user_row(user)
@@ -59,9 +59,7 @@ async def delete_user_fragment(user_id: str):
     db = current_db()
     try:
         await users.delete(db, current_actor(), user_id)
-    except ApiError as error:
-        if error.status == 404:
-            raise
+    except Refused as error:
         return await _user_row(await db.one("users.get", id=user_id), error.message, error.status)
     await revoke_access("deleted", user_id=user_id)
     return ""
@@ -79,7 +77,7 @@ async def create_token_fragment():
     form = await request.form
     try:
         name, role, days = tokens.validate(form.get("name"), form.get("role"), form.get("expires_in_days"))
-    except ApiError as error:
+    except Refused as error:
         return await render_template("admin/_token_form.html", roles=ROLES, error=error.message, form=form), 400
     db = current_db()
     token, raw = await tokens.create(db, current_actor(), name, role, days)
@@ -109,13 +107,13 @@ async def api_update_user(user_id: str):
     require_role("admin", "manage users")
     body = await json_object({"role", "active"})
     if not body:
-        raise ApiError("No updates provided: send {role} or {active}")
+        raise InvalidInput("No updates provided: send {role} or {active}")
     users.validate_changes(body)
     db, actor = current_db(), current_actor()
     async with db.transaction():  # both changes or neither
         user = before = await db.one("users.get", id=user_id)
         if user is None:
-            raise ApiError("User not found", 404)
+            raise NotFound("User not found")
         if "role" in body:
             user = await users.change_role(db, actor, user_id, body["role"])
         if "active" in body:

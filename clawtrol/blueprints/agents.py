@@ -22,7 +22,7 @@ from ..agents.health import HealthTracker
 from ..agents.authority import over_session, started_by
 from ..auth.principal import current_actor, current_principal, require_principal
 from ..db import current_db
-from ..errors import ApiError
+from ..errors import ApiError, Forbidden, GatewayTrouble, GatewayUnreachable, InvalidInput, NotFound, Refused
 from ..gateway import answers
 from ..gateway.client import GatewayClient, GatewayError
 from ..gateways.registry import GatewayRegistry, current_registry
@@ -105,13 +105,13 @@ async def _each_gateway(call: Callable[[str, GatewayClient], Awaitable[Any]],
             answers.require_connected(connection.client)
             async with asyncio.timeout(timeout):
                 answer.result = await call(connection.id, connection.client)
-        except ApiError as error:
+        except GatewayTrouble as error:
             answer.error = error
         except GatewayError as error:
             answer.error = answers.failure(error)
         except TimeoutError:
-            answer.error = ApiError(f"The OpenClaw gateway {connection.name} did not answer in time.", 503,
-                                    code="GATEWAY_UNAVAILABLE")
+            answer.error = GatewayUnreachable(f"The OpenClaw gateway {connection.name} did not answer in time.",
+                                              code="GATEWAY_UNAVAILABLE")
         return answer
     return list(await asyncio.gather(*(one(connection) for connection in connections)))
 
@@ -119,8 +119,8 @@ async def _each_gateway(call: Callable[[str, GatewayClient], Awaitable[Any]],
 def _require_some(found: list[Answer]) -> None:
     """A list API answers when at least one gateway did; when none did, the first one's error (503/502)."""
     if not found:
-        raise ApiError("No OpenClaw gateway is configured; an admin adds one on Admin › Gateways.", 503,
-                       code="GATEWAY_UNAVAILABLE")
+        raise GatewayUnreachable("No OpenClaw gateway is configured; an admin adds one on Admin › Gateways.",
+                                 code="GATEWAY_UNAVAILABLE")
     if all(answer.error is not None for answer in found):
         raise found[0].error  # type: ignore[misc]
 
@@ -180,7 +180,7 @@ async def roster_page():
     require_principal()
     try:
         found = await _each_gateway(_roster, PAGE_TIMEOUT)
-    except ApiError as error:  # an unknown gatewayId
+    except (Refused, GatewayTrouble) as error:  # an unknown gatewayId, no gateway
         found, problem = [], error.message
     else:
         problem = _problems(found) if found else _problems([])
@@ -200,7 +200,7 @@ async def agent_page(agent_id: str):
     try:
         sessions, found = await _all_sessions(agent_id, roster.AGENT_SESSIONS, PAGE_TIMEOUT)
         problem = _problems(found)
-    except ApiError as error:
+    except (Refused, GatewayTrouble) as error:
         sessions, problem = [], error.message
     return await render_template("agents/sessions.html", agent_id=agent_id, sessions=sessions, problem=problem,
                                  several=len(_registry().connections()) > 1, gateway_id=_requested())
@@ -218,7 +218,7 @@ async def session_page(session_key: str):
     context["agent_id"] = parts[1] if len(parts) >= 3 and parts[0] == "agent" else None
     try:
         gateway_id = await _session_gateway(session_key)
-    except ApiError as error:  # several gateways and nothing says which: the page offers them
+    except (Refused, GatewayTrouble) as error:  # several gateways and nothing says which: the page offers them
         context.update(problem=error.message, authority=over_session(current_principal(), None, deciding=False),
                        choices=registry.connections())
         return await render_template("agents/transcript.html", **context)
@@ -230,7 +230,7 @@ async def session_page(session_key: str):
     try:
         context["history"] = await _from_gateway(gateway_id,
                                                  lambda gateway: transcript.history(gateway, session_key, limit))
-    except ApiError as error:
+    except (Refused, NotFound, GatewayTrouble) as error:
         context["problem"] = error.message
     return await render_template("agents/transcript.html", **context)
 
@@ -246,9 +246,7 @@ async def message_form(session_key: str):
         gateway_id = await _session_gateway(session_key, {"gatewayId": gateway_id})
         await work.message(current_db(), _registry(), gateway_id, principal, current_actor(), session_key, draft)
         toast, draft = {"message": "Message sent to the agent.", "level": "success"}, None
-    except ApiError as error:
-        if error.status == 401:
-            raise
+    except (Refused, Forbidden, NotFound, GatewayTrouble) as error:  # the form stays; a toast says why
         toast = {"message": error.message, "level": "error"}
     html = await render_template("agents/_message_form.html", session_key=session_key, draft=draft,
                                  gateway_id=gateway_id)
@@ -313,9 +311,8 @@ async def api_transcript(agent_id: str, session_key: str):
         try:
             found = await _from_gateway(gateway_id, lambda gateway: lookup.find_session(gateway, agent_id, session_key))
             session_key = found["sessionKey"]
-        except ApiError as error:
-            if error.status != 404:
-                raise
+        except NotFound:
+            pass  # not a session id: taken as the key itself
     history = await _from_gateway(gateway_id, lambda gateway: transcript.history(gateway, session_key, limit))
     start = await current_db().one("agents.session_start", gateway_id=gateway_id, session_key=session_key)
     return {"agentId": agent_id, **history, "gatewayId": gateway_id, "startedBy": started_by(start),
@@ -330,7 +327,7 @@ async def api_start_work():
     gateway, else the only one."""
     body = await json_object({"taskId", "agentId", "label", "task", "model", "projectId", "gatewayId"})
     if not isinstance(body.get("taskId"), str) or not body["taskId"]:
-        raise ApiError("taskId: required; work is always started on a task", field="taskId")
+        raise InvalidInput("taskId: required; work is always started on a task", field="taskId")
     result = await work.start_work(current_db(), current_hub(), _registry(), require_principal(), current_actor(),
                                    body["taskId"], body.get("agentId") or body.get("label"),
                                    current_app.config["CLAWTROL"].public_url, body.get("task"),

@@ -9,7 +9,7 @@ from quart import Blueprint, render_template, request
 from ..auth.principal import current_actor, require_principal, require_role
 from ..clock import iso, parse_iso
 from ..db import current_db
-from ..errors import ApiError
+from ..errors import NotFound, Refused
 from ..gateways.registry import current_registry
 from ..payload import json_object
 from ..policies import decide, rules
@@ -23,7 +23,7 @@ MANAGE = "manage approval rules"
 async def _not_found(rule_id: str) -> dict:
     row = await current_db().one("approval_rules.get", id=rule_id)
     if row is None:
-        raise ApiError("No approval rule with this id.", 404, code="NOT_FOUND")
+        raise NotFound("No approval rule with this id.", code="NOT_FOUND")
     return row
 
 
@@ -150,7 +150,7 @@ async def create_rule_fragment():
     body = _from_form(form)
     try:
         row = await rules.create(current_db(), current_actor(), body)
-    except ApiError as error:
+    except Refused as error:
         return await _render("approval_rules/_form.html", 400, form={**body, "expiresAt": form.get("expiresAt")},
                              editing=None, error=error)
     return await _render("approval_rules/_saved.html", form=_form_values(None), editing=None, error=None,
@@ -164,9 +164,7 @@ async def update_rule_fragment(rule_id: str):
     body = _from_form(form)
     try:
         row = await rules.update(current_db(), current_actor(), rule_id, body)
-    except ApiError as error:
-        if error.status == 404:
-            raise
+    except Refused as error:
         return await _render("approval_rules/_form.html", 400, form={**body, "expiresAt": form.get("expiresAt")},
                              editing=rule_id, error=error)
     return await _render("approval_rules/_saved.html", form=_form_values(None), editing=None, error=None,
@@ -218,6 +216,6 @@ async def try_command_fragment():
     body = {field: form.get(field) or None for field in decide.TEST_FIELDS}
     try:
         result, error = await decide.dry_run(current_db(), body), None
-    except ApiError as problem:
+    except Refused as problem:
         result, error = None, problem.message
     return await render_template("approval_rules/_try_result.html", result=result, error=error, tried=body)

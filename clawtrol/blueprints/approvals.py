@@ -13,7 +13,7 @@ from ..approvals.service import authority
 from ..auth.principal import current_actor, current_principal, require_principal
 from ..clock import now_iso
 from ..db import current_db
-from ..errors import ApiError
+from ..errors import Forbidden, GatewayTrouble, InvalidInput, NotFound, Refused
 from ..gateways.registry import current_registry
 from ..live import current_hub
 from ..payload import json_object, query_int
@@ -33,7 +33,7 @@ def _gateway_filter(value: object) -> str | None:
     if value in (None, ""):
         return None
     if not isinstance(value, str) or _registry().name(value) is None:
-        raise ApiError(f"gatewayId: no gateway {value!r}", field="gatewayId")
+        raise InvalidInput(f"gatewayId: no gateway {value!r}", field="gatewayId")
     return value
 
 
@@ -91,9 +91,7 @@ async def decide(gateway_id: str, approval_id: str):
     try:
         result = await _resolve(gateway_id, approval_id, form.get("decision"))
         toast = {"message": f"{DECISION_LABELS[result['decision']]}: decision sent to the gateway.", "level": "success"}
-    except ApiError as error:
-        if error.status == 401:
-            raise
+    except (Refused, Forbidden, NotFound, GatewayTrouble) as error:  # the queue re-renders; a toast says why
         toast = {"message": error.message, "level": "error"}
     html = await _render_queue("approvals/_queue.html", _gateway_filter(form.get("gatewayFilter")))
     return html, 200, {"HX-Trigger": json.dumps({"clawtrol:toast": toast})}

@@ -8,7 +8,7 @@ from quart import Blueprint
 from ..agents import associations
 from ..auth.principal import current_actor, require_principal, require_role
 from ..db import current_db
-from ..errors import ApiError
+from ..errors import NotFound
 from ..payload import json_object
 
 blueprint = Blueprint("associations", __name__)
@@ -35,6 +35,6 @@ async def api_project_agents(project_id: str):
     require_principal()
     db = current_db()
     if await db.one("projects.get", id=project_id) is None:
-        raise ApiError("Project not found", 404)
+        raise NotFound("Project not found")
     rows = await associations.list_all(db, project_id)
     return {"projectId": project_id, "agents": rows, "count": len(rows)}

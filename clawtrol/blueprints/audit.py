@@ -12,7 +12,7 @@ from .. import audit
 from ..auth.principal import require_role
 from ..clock import iso, parse_iso
 from ..db import current_db
-from ..errors import ApiError
+from ..errors import InvalidInput
 from ..payload import query_int
 from ..spreadsheet import csv_cell
 
@@ -40,7 +40,7 @@ def _filters() -> dict[str, str | None]:
             try:
                 filters[name] = iso(parse_iso(filters[name]))
             except (ValueError, OverflowError):
-                raise ApiError(f"{name}: expected an ISO-8601 date or time, e.g. 2026-01-31", field=name) from None
+                raise InvalidInput(f"{name}: expected an ISO-8601 date or time, e.g. 2026-01-31", field=name) from None
     return {k: (v.strip() if isinstance(v, str) and v.strip() else None) for k, v in filters.items()}
 
 

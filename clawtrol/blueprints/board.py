@@ -13,7 +13,7 @@ from .. import audit
 from ..agents import work
 from ..auth.principal import current_actor, current_principal, require_principal
 from ..db import current_db
-from ..errors import ApiError
+from ..errors import Forbidden, InvalidInput, NotFound, Refused
 from ..gateways.registry import current_registry
 from ..live import current_hub
 from ..payload import form_int, query_int
@@ -107,7 +107,7 @@ async def columns_fragment():
     require_principal()
     statuses = [status for status in request.args.getlist("status") if status in STATUSES]
     if not statuses:
-        raise ApiError(f"status: one or more of {', '.join(STATUSES)}", field="status")
+        raise InvalidInput(f"status: one or more of {', '.join(STATUSES)}", field="status")
     return await _render_columns(statuses, _board_filters(), oob=True), 200, {"HX-Reswap": "none"}
 
 
@@ -115,7 +115,7 @@ async def columns_fragment():
 async def column_fragment(status: str):
     require_principal()
     if status not in STATUSES:
-        raise ApiError("No such column", 404)
+        raise NotFound("No such column")
     filters = _board_filters()
     offset = query_int("offset", 0, 0, 10**9)
     column = await _column(status, filters, offset)
@@ -137,9 +137,7 @@ async def move_task(task_id: str):
     try:
         await service.update(db, current_hub(), principal, current_actor(), task_id,
                              {"status": status, "version": form_int(version)})
-    except ApiError as error:
-        if error.status == 404:
-            raise
+    except (Refused, Forbidden) as error:  # the card stays where it was; a toast says why
         headers = _toast(error.message)
     statuses = [before["status"]] + ([status] if status in STATUSES else [])
     html = await _render_columns(statuses, _board_filters(), oob=True)
@@ -168,7 +166,7 @@ async def _start_choices(task: dict) -> dict:
     connections = registry.connections()
     try:
         start_gateway = registry.pick(None, await work.default_gateway_for(current_db(), task))
-    except ApiError:
+    except Refused:
         start_gateway = None  # several and no default: the form asks
     connected = registry.is_connected(start_gateway) if start_gateway else registry.any_connected
     return {"gateway_connected": connected, "start_gateway": start_gateway,
@@ -194,9 +192,7 @@ async def start_work(task_id: str):
                                        require_principal(), current_actor(), task_id, form.get("agentId") or None,
                                        current_app.config["CLAWTROL"].public_url,
                                        gateway_id=form.get("gatewayId") or None)
-    except ApiError as error:
-        if error.status in (401, 403, 404):
-            raise
+    except Refused as error:
         html, _ = await _detail(task_id, error=error.message)
         return html
     notice = f"Sent to agent {result['agentId']} in session {result['childSessionKey']}"
@@ -226,9 +222,7 @@ async def update_task(task_id: str):
     body["version"] = form_int(version)
     try:
         task = await service.update(db, current_hub(), principal, current_actor(), task_id, body)
-    except ApiError as error:
-        if error.status in (403, 404):
-            raise
+    except Refused as error:
         html, status = await _detail(task_id, error=error.message, status=error.status)
         return html, status
     html, status = await _detail(task_id, notice="Saved.")
@@ -258,9 +252,7 @@ async def create_task():
     body = {k: v for k, v in _form_changes(form).items() if v is not None}
     try:
         task = await service.create(current_db(), current_hub(), principal, current_actor(), body)
-    except ApiError as error:
-        if error.status == 403:
-            raise
+    except Refused as error:
         return await render_template("board/_new.html", form=form, error=error.message, **await _choices()), 400
     columns = await _render_columns([task["status"]], _board_filters(), oob=True)
     return columns, 200, {"HX-Reswap": "none", "HX-Trigger": json.dumps({"clawtrol:close-dialog": {}})}
@@ -288,9 +280,7 @@ async def add_comment(task_id: str):
     form = await request.form
     try:
         await comments.create(current_db(), current_hub(), principal, current_actor(), task_id, form.get("content"))
-    except ApiError as error:
-        if error.status in (403, 404):
-            raise
+    except Refused as error:
         return await _thread(task_id, error.message, error.status)
     return await _thread(task_id)
 
@@ -302,9 +292,7 @@ async def edit_comment(task_id: str, comment_id: str):
     try:
         await comments.update(current_db(), current_hub(), principal, current_actor(), task_id, comment_id,
                               form.get("content"))
-    except ApiError as error:
-        if error.status in (403, 404):
-            raise
+    except Refused as error:
         return await _thread(task_id, error.message, error.status)
     return await _thread(task_id)
 

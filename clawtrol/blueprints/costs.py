@@ -12,7 +12,7 @@ from quart import Blueprint, Response, render_template, request, url_for
 from ..auth.principal import require_principal
 from ..costs import charts, periods, report
 from ..db import current_db
-from ..errors import ApiError
+from ..errors import InvalidInput, Refused
 from ..payload import query_int
 from ..spreadsheet import csv_cell
 
@@ -100,10 +100,10 @@ def _page_url(state: dict[str, str], **changes: str | None) -> str:
 def _sort() -> tuple[str, str]:
     sort = request.args.get("sort") or "completedAt"
     if sort not in report.SORTS:
-        raise ApiError(f"sort: must be one of {', '.join(report.SORTS)}", field="sort")
+        raise InvalidInput(f"sort: must be one of {', '.join(report.SORTS)}", field="sort")
     direction = request.args.get("dir") or report.SORTS[sort][1]
     if direction not in ("asc", "desc"):
-        raise ApiError("dir: must be asc or desc", field="dir")
+        raise InvalidInput("dir: must be asc or desc", field="dir")
     return sort, direction
 
 
@@ -116,7 +116,7 @@ async def _chart_context(rate: float) -> dict:
     form = _form_values()
     try:
         span = _range()
-    except ApiError as error:
+    except Refused as error:
         return {"form": form, "span": None, "chart": None, "series": [], "chart_error": error}
     series = await report.over_time(current_db(), rate, span)
     return {"form": form, "span": span, "series": series, "chart": charts.time_chart(series, span.period),
@@ -178,7 +178,7 @@ async def recent_fragment():
     state = _page_state({"sort": request.args.get("sort"), "dir": request.args.get("dir")})
     try:
         context = await _recent_context(rate, PAGE_RECENT)
-    except ApiError as error:
+    except Refused as error:
         return await render_template("costs/_recent.html", recent=None, recent_error=error, state=state,
                                      page_url=lambda **c: _page_url(state, **c)), error.status
     html = await render_template("costs/_recent.html", **context, recent_error=None, state=state,

@@ -10,7 +10,7 @@ from quart import Blueprint, current_app, render_template, request
 
 from ..auth.principal import current_actor, require_role
 from ..db import current_db
-from ..errors import ApiError
+from ..errors import GatewayTrouble, Refused
 from ..gateways import service
 from ..gateways.model import FIELDS, state_of
 from ..gateways.registry import GatewayRegistry
@@ -137,7 +137,7 @@ async def create_fragment():
     body = _from_form(await request.form)
     try:
         row = await service.create(current_db(), current_hub(), _registry(), _box(), current_actor(), body)
-    except ApiError as error:
+    except (Refused, GatewayTrouble) as error:
         return await _render("gateways/_form.html", 400 if error.status < 500 else error.status,
                              form={**body, "token": None}, error=error)
     return await _render("gateways/_saved.html", toast=f"Gateway '{row['name']}' added.")
@@ -150,9 +150,7 @@ async def update_fragment(gateway_id: str):
     body = _from_form(await request.form)
     try:
         row = await service.update(db, current_hub(), _registry(), _box(), current_actor(), gateway_id, body)
-    except ApiError as error:
-        if error.status == 404:
-            raise
+    except (Refused, GatewayTrouble) as error:
         before = await service.get(db, gateway_id)
         return await _render("gateways/_form.html", 400 if error.status < 500 else error.status, editing=gateway_id,
                              form={**body, "token": None, "hasToken": bool(before["token_encrypted"])}, error=error)
@@ -190,8 +188,6 @@ async def test_fragment():
     try:
         result = await _test(form.get("url"), (form.get("token") or "").strip() or None,
                              (form.get("gatewayId") or "").strip() or None)
-    except ApiError as error:
-        if error.status >= 500:
-            raise
+    except Refused as error:
         result = {"ok": False, "error": error.message}
     return await render_template("gateways/_test_result.html", result=result)

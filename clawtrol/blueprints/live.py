@@ -22,7 +22,7 @@ from ..auth import sessions, tokens
 from ..auth.principal import Principal
 from ..clock import now_iso
 from ..db import DatabaseUnavailable, current_db
-from ..errors import ApiError
+from ..errors import Unauthenticated
 from ..live import Holder, Subscription, current_hub
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ async def live_channel():
         # Registered first, then checked once more: a revocation that committed after the guard read the
         # credentials is seen either here or by the hub.
         if await _revocation(subscription.holder, bearer, raw_session) is not None:
-            raise ApiError("Not authenticated", 401)
+            raise Unauthenticated("Not authenticated")
         await websocket.accept()
         await websocket.send_json({"type": "connected", "timestamp": now_iso(),
                                    "gatewayConnected": _gateway_connected()})

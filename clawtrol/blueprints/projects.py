@@ -6,7 +6,7 @@ from quart import Blueprint, redirect, render_template, request, url_for
 
 from ..auth.principal import current_actor, current_principal, require_principal
 from ..db import current_db
-from ..errors import ApiError
+from ..errors import InvalidInput, NotFound, Refused
 from ..gateways.registry import current_registry
 from ..live import current_hub
 from ..payload import json_object
@@ -27,15 +27,15 @@ async def _record(project_id: str, query: str = "projects.get") -> dict:
     """The project's row (without the cost rollup `service.get` adds); 404 if there is none."""
     project = await current_db().one(query, id=project_id)
     if project is None:
-        raise ApiError("Project not found", 404)
+        raise NotFound("Project not found")
     return project
 
 
 def _markdown(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ApiError("markdown: paste the PROJECT.md text", field="markdown")
+        raise InvalidInput("markdown: paste the PROJECT.md text", field="markdown")
     if len(value) > MAX_MARKDOWN:
-        raise ApiError(f"markdown: at most {MAX_MARKDOWN} characters", field="markdown")
+        raise InvalidInput(f"markdown: at most {MAX_MARKDOWN} characters", field="markdown")
     return value
 
 
@@ -57,9 +57,7 @@ async def create_project_form():
     form = await request.form
     try:
         project = await service.create(current_db(), principal, current_actor(), dict(form))
-    except ApiError as error:
-        if error.status == 403:
-            raise
+    except Refused as error:
         rows = await service.list_all(current_db(), False)
         return await render_template("projects/index.html", projects=rows, stats=service.stats, show_archived=False,
                                      can_create=True, error=error.message, form=form), error.status
@@ -94,9 +92,7 @@ async def update_project_form(project_id: str):
         body["archived"] = form["archived"] == "true"
     try:
         await service.update(current_db(), principal, current_actor(), project_id, body)
-    except ApiError as error:
-        if error.status in (403, 404):
-            raise
+    except Refused as error:
         return await _detail(project_id, error=error.message), error.status
     return redirect(url_for("projects.project_page", project_id=project_id), 303)
 
@@ -119,9 +115,7 @@ async def add_task_form(project_id: str):
     try:
         await service.get(current_db(), project_id)
         await task_service.create(current_db(), current_hub(), principal, current_actor(), body)
-    except ApiError as error:
-        if error.status in (403, 404):
-            raise
+    except Refused as error:
         return await _detail(project_id, add_error=error.message, add_form=form), error.status
     return redirect(url_for("projects.project_page", project_id=project_id), 303)
 
@@ -133,7 +127,7 @@ async def suggest_fragment(project_id: str):
     form = await request.form
     try:
         parsed = parser.parse(_markdown(form.get("markdown")))
-    except ApiError as error:
+    except Refused as error:
         return await render_template("projects/_suggestions.html", error=error.message, parsed=None,
                                      project_id=project_id, can_add=access.can_create(principal)), 400
     return await render_template("projects/_suggestions.html", parsed=parsed, error=None, project_id=project_id,
@@ -150,9 +144,7 @@ async def create_suggested_form(project_id: str):
     try:
         items = service.validate_suggested(picked)
         await service.create_tasks(current_db(), current_hub(), principal, current_actor(), project_id, items)
-    except ApiError as error:
-        if error.status in (403, 404):
-            raise
+    except Refused as error:
         return await render_template("projects/_suggestions.html", error=error.message, parsed=None,
                                      project_id=project_id, can_add=True), error.status
     return "", 200, {"HX-Redirect": url_for("projects.project_page", project_id=project_id)}
@@ -191,7 +183,7 @@ async def api_import_project():
     body = await json_object({"folderId", "description"})
     folder = body.get("folderId")
     if not isinstance(folder, str) or not service.slugify(folder):
-        raise ApiError("folderId: required, the folder's name", field="folderId")
+        raise InvalidInput("folderId: required, the folder's name", field="folderId")
     name = " ".join(word.capitalize() for word in folder.strip().split("-") if word) or folder.strip()
     project = await service.create(current_db(), principal, current_actor(),
                                    {"id": folder.strip(), "name": name, "description": body.get("description")})
@@ -209,7 +201,7 @@ async def api_update_project(project_id: str):
     principal = require_principal()
     body = await json_object({"name", "description", "archived", "defaultGatewayId"})
     if not body:
-        raise ApiError("No updates provided: send name, description or archived")
+        raise InvalidInput("No updates provided: send name, description or archived")
     return service.to_json(await service.update(current_db(), principal, current_actor(), project_id, body))
 
 

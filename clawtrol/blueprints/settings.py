@@ -10,7 +10,7 @@ from .. import settings
 from ..auth.guard import safe_next
 from ..auth.principal import current_actor, require_principal, require_role
 from ..db import current_db
-from ..errors import ApiError
+from ..errors import InvalidInput, Refused
 from ..payload import json_object
 
 blueprint = Blueprint("settings", __name__)
@@ -48,7 +48,7 @@ async def update_settings_form():
         changes = settings.validate({key: spec.from_form(key, form[key].strip())
                                      for key, spec in settings.SPECS.items() if key in form})
         values = await settings.update(db, current_actor(), changes)
-    except ApiError as error:
+    except Refused as error:
         values = {**await settings.load(db), **{k: form[k] for k in settings.SPECS if k in form}}
         return await render_template("settings/_form.html", specs=settings.SPECS, values=values,
                                      error=error.message, saved=False), 400
@@ -62,7 +62,7 @@ async def choose_theme():
     form = await request.form
     theme = form.get("theme", "auto")
     if theme not in THEMES:
-        raise ApiError(f"theme: must be one of {', '.join(THEMES)}", field="theme")
+        raise InvalidInput(f"theme: must be one of {', '.join(THEMES)}", field="theme")
     referrer = urlsplit(request.headers.get("Referer", "/"))
     back = safe_next(referrer.path + (f"?{referrer.query}" if referrer.query else ""))
     response = redirect(back, 303)

@@ -9,7 +9,7 @@ from quart import Blueprint, render_template, request
 
 from ..auth.principal import current_actor, require_role
 from ..db import current_db
-from ..errors import ApiError
+from ..errors import Refused
 from ..payload import json_object, query_int
 from ..webhooks import service
 from ..webhooks.events import VALID_EVENTS
@@ -117,7 +117,7 @@ async def create_webhook_fragment():
             "format": form.get("format") or "json"}
     try:
         row = await service.create(current_db(), current_actor(), body)
-    except ApiError as error:
+    except Refused as error:
         return await render_template("webhooks/_form.html", **await _context(form=body, error=error)), 400
     return await render_template("webhooks/_created.html", created=to_json(row, secret=True),
                                  **await _context(form=None, error=None))
@@ -155,8 +155,6 @@ async def redeliver_fragment(webhook_id: str, delivery_id: str):
     try:
         await service.redeliver(current_db(), current_actor(), webhook_id, delivery_id)
         headers = _toast("Queued to be sent again.")
-    except ApiError as error:
-        if error.status == 404:
-            raise
+    except Refused as error:
         headers = _toast(error.message, "error")
     return await render_template("webhooks/_deliveries.html", **await _context()), 200, headers

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 from ..clock import iso, utcnow
-from ..errors import ApiError
+from ..errors import InvalidInput
 
 PERIODS = ("day", "week", "month")
 DEFAULT_BUCKETS = {"day": 30, "week": 12, "month": 12}  # the default range ends today (UTC)
@@ -104,9 +104,9 @@ def _parse_day(name: str, raw: str | None) -> date | None:
             raise ValueError(raw)
         day = date.fromisoformat(raw)
     except ValueError:
-        raise ApiError(f"{name}: expected a date as YYYY-MM-DD, e.g. 2026-01-31", field=name) from None
+        raise InvalidInput(f"{name}: expected a date as YYYY-MM-DD, e.g. 2026-01-31", field=name) from None
     if not EARLIEST <= day <= LATEST:
-        raise ApiError(f"{name}: must be between {EARLIEST} and {LATEST}", field=name)
+        raise InvalidInput(f"{name}: must be between {EARLIEST} and {LATEST}", field=name)
     return day
 
 
@@ -115,14 +115,14 @@ def parse_range(period: str | None, start: str | None, end: str | None, today: d
     today (UTC) and covers the last 30 days, 12 weeks or 12 months."""
     period = (period or "").strip() or "day"
     if period not in PERIODS:
-        raise ApiError(f"period: must be one of {', '.join(PERIODS)}", field="period")
+        raise InvalidInput(f"period: must be one of {', '.join(PERIODS)}", field="period")
     first, last = _parse_day("from", start), _parse_day("to", end)
     if last is None:
         last = today or utcnow().date()
     if first is None:
         first = default_start(last, period)
     if first > last:
-        raise ApiError(f"from: must be on or before to ({last.isoformat()})", field="from")
+        raise InvalidInput(f"from: must be on or before to ({last.isoformat()})", field="from")
     if (last - first).days + 1 > MAX_DAYS:
-        raise ApiError(f"from: the range can cover at most 3 years ({MAX_DAYS} days)", field="from")
+        raise InvalidInput(f"from: the range can cover at most 3 years ({MAX_DAYS} days)", field="from")
     return Range(period, first, last)

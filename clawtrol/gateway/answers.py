@@ -3,17 +3,17 @@
 
 from __future__ import annotations
 
-from ..errors import ApiError
+from ..errors import GatewayRefused, GatewayTrouble, GatewayUnreachable
 from .client import GatewayClient, GatewayError, GatewayUnavailable
 
 
 def require_connected(gateway: GatewayClient, outcome: str = "nothing was sent") -> None:
     if not gateway.connected:
-        raise ApiError(f"The OpenClaw gateway is not connected; {outcome}. Try again when it is back.", 503,
-                       code="GATEWAY_UNAVAILABLE")
+        raise GatewayUnreachable(f"The OpenClaw gateway is not connected; {outcome}. Try again when it is back.",
+                                 code="GATEWAY_UNAVAILABLE")
 
 
-def failure(error: GatewayError, outcome: str = "nothing was sent", refused: str = "refused") -> ApiError:
+def failure(error: GatewayError, outcome: str = "nothing was sent", refused: str = "refused") -> GatewayTrouble:
     if isinstance(error, GatewayUnavailable) or error.code == "TIMEOUT":
-        return ApiError(f"The OpenClaw gateway did not answer; {outcome}.", 503, code="GATEWAY_UNAVAILABLE")
-    return ApiError(f"The OpenClaw gateway {refused}: {error.message}", 502, code="GATEWAY_REFUSED")
+        return GatewayUnreachable(f"The OpenClaw gateway did not answer; {outcome}.", code="GATEWAY_UNAVAILABLE")
+    return GatewayRefused(f"The OpenClaw gateway {refused}: {error.message}", code="GATEWAY_REFUSED")

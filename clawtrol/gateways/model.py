@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from ..errors import ApiError
+from ..errors import InvalidInput
 
 MAX_NAME = 60
 MAX_URL = 500
@@ -14,27 +14,27 @@ FIELDS = ("name", "url", "token", "enabled")
 
 def _name(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ApiError("name: required, a non-empty string", field="name")
+        raise InvalidInput("name: required, a non-empty string", field="name")
     if len(value.strip()) > MAX_NAME:
-        raise ApiError(f"name: at most {MAX_NAME} characters", field="name")
+        raise InvalidInput(f"name: at most {MAX_NAME} characters", field="name")
     return value.strip()
 
 
 def parse_url(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ApiError("url: required, a ws:// or wss:// address", field="url")
+        raise InvalidInput("url: required, a ws:// or wss:// address", field="url")
     url = value.strip()
     if len(url) > MAX_URL:
-        raise ApiError(f"url: at most {MAX_URL} characters", field="url")
+        raise InvalidInput(f"url: at most {MAX_URL} characters", field="url")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (raises on a bad port)
     except ValueError:
-        raise ApiError("url: not a valid address", field="url") from None
+        raise InvalidInput("url: not a valid address", field="url") from None
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise ApiError("url: must start with ws:// or wss:// and name a host", field="url")
+        raise InvalidInput("url: must start with ws:// or wss:// and name a host", field="url")
     if parts.username or parts.password:
-        raise ApiError("url: must not carry credentials; use the token field", field="url")
+        raise InvalidInput("url: must not carry credentials; use the token field", field="url")
     return url
 
 
@@ -42,15 +42,15 @@ def _token(value: object) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise ApiError("token: must be a string", field="token")
+        raise InvalidInput("token: must be a string", field="token")
     if len(value) > MAX_TOKEN:
-        raise ApiError(f"token: at most {MAX_TOKEN} characters", field="token")
+        raise InvalidInput(f"token: at most {MAX_TOKEN} characters", field="token")
     return value.strip()
 
 
 def _enabled(value: object) -> bool:
     if not isinstance(value, bool):
-        raise ApiError("enabled: must be true or false", field="enabled")
+        raise InvalidInput("enabled: must be true or false", field="enabled")
     return value
 
 
@@ -58,7 +58,7 @@ def validate(body: dict, before: dict | None = None) -> dict:
     """Values for gateways.insert / update: name, url, token (None = keep the stored one), enabled."""
     unknown = sorted(set(body) - set(FIELDS))
     if unknown:
-        raise ApiError(f"{unknown[0]}: unknown field (expected {', '.join(FIELDS)})", field=unknown[0])
+        raise InvalidInput(f"{unknown[0]}: unknown field (expected {', '.join(FIELDS)})", field=unknown[0])
     if before is None:
         return {"name": _name(body.get("name")), "url": parse_url(body.get("url")),
                 "token": _token(body.get("token")), "enabled": _enabled(body.get("enabled", True))}

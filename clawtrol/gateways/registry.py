@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from .. import background
 from ..db import Database
-from ..errors import ApiError
+from ..errors import GatewayUnreachable, InvalidInput, NotFound
 from ..gateway.client import GatewayClient
 from .secrets import TokenBox, UnreadableToken
 
@@ -127,10 +127,10 @@ class GatewayRegistry:
         """The client of an enabled gateway; 404 when there is none by this id (unknown, removed, disabled)."""
         connection = self._connections.get(gateway_id)
         if connection is None:
-            raise ApiError(f"gatewayId: no enabled gateway {gateway_id!r}", 404, field="gatewayId", code="NOT_FOUND")
+            raise NotFound(f"gatewayId: no enabled gateway {gateway_id!r}", field="gatewayId", code="NOT_FOUND")
         if connection.client is None:
-            raise ApiError(f"The gateway {connection.name} cannot connect: {connection.problem}", 503,
-                           code="GATEWAY_UNAVAILABLE")
+            raise GatewayUnreachable(f"The gateway {connection.name} cannot connect: {connection.problem}",
+                                     code="GATEWAY_UNAVAILABLE")
         return connection.client
 
     def name(self, gateway_id: str | None) -> str | None:
@@ -154,18 +154,18 @@ class GatewayRegistry:
         when enabled, else the only enabled one. With several and none named: 400 naming the choices."""
         if requested not in (None, ""):
             if not isinstance(requested, str) or requested not in self._connections:
-                raise ApiError(f"gatewayId: no enabled gateway {requested!r} (enabled: "
-                               f"{', '.join(self._connections) or 'none'})", field="gatewayId")
+                raise InvalidInput(f"gatewayId: no enabled gateway {requested!r} (enabled: "
+                                   f"{', '.join(self._connections) or 'none'})", field="gatewayId")
             return requested
         if preferred in self._connections:
             return preferred  # type: ignore[return-value]
         if len(self._connections) == 1:
             return next(iter(self._connections))
         if not self._connections:
-            raise ApiError("No OpenClaw gateway is configured; an admin adds one on Admin › Gateways.", 503,
-                           code="GATEWAY_UNAVAILABLE")
+            raise GatewayUnreachable("No OpenClaw gateway is configured; an admin adds one on Admin › Gateways.",
+                                     code="GATEWAY_UNAVAILABLE")
         choices = ", ".join(f"{c.id} ({c.name})" for c in self.connections())
-        raise ApiError(f"gatewayId: required, several gateways are enabled: {choices}", field="gatewayId")
+        raise InvalidInput(f"gatewayId: required, several gateways are enabled: {choices}", field="gatewayId")
 
     # --- lifecycle ----------------------------------------------------------------------------------
 

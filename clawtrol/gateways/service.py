@@ -12,7 +12,7 @@ from ..approvals import service as approvals
 from ..audit import Actor
 from ..clock import new_id, now_iso
 from ..db import Database, UniqueViolation
-from ..errors import ApiError
+from ..errors import ApiError, Conflict, InvalidInput, NotFound
 from ..gateway.client import GatewayClient
 from ..live import Hub
 from .model import described, parse_url, to_json, validate
@@ -27,18 +27,18 @@ TEST_TIMEOUT = 8.0
 # A stored token is write-only, and only ever sent to the URL it was entered for: otherwise whoever may edit the
 # URL (or test one) could have it sent to a server of theirs and read it there.
 def _token_needed_for_new_url() -> ApiError:
-    return ApiError("token: required when the URL changes (the stored token is only sent to the URL it was entered "
-                    "for)", field="token")
+    return InvalidInput("token: required when the URL changes (the stored token is only sent to the URL it was entered "
+                        "for)", field="token")
 
 
 def _taken(name: str) -> ApiError:
-    return ApiError(f"name: a gateway named {name!r} exists already", 409, field="name", code="CONFLICT")
+    return Conflict(f"name: a gateway named {name!r} exists already", field="name", code="CONFLICT")
 
 
 async def get(db: Database, gateway_id: str) -> dict:
     row = await db.one("gateways.get", id=gateway_id)
     if row is None:
-        raise ApiError("No gateway with this id.", 404, code="NOT_FOUND")
+        raise NotFound("No gateway with this id.", code="NOT_FOUND")
     return row
 
 
@@ -97,12 +97,12 @@ async def create(db: Database, hub: Hub, registry: GatewayRegistry, box: TokenBo
 async def update(db: Database, hub: Hub, registry: GatewayRegistry, box: TokenBox, actor: Actor, gateway_id: str,
                  body: dict) -> dict:
     if not body:
-        raise ApiError("No updates provided: send any of name, url, token, enabled")
+        raise InvalidInput("No updates provided: send any of name, url, token, enabled")
     try:
         async with db.transaction():
             before = await db.one("gateways.lock", id=gateway_id)
             if before is None:
-                raise ApiError("No gateway with this id.", 404, code="NOT_FOUND")
+                raise NotFound("No gateway with this id.", code="NOT_FOUND")
             values = validate(body, before)
             if values["url"] != before["url"] and values["token"] is None and before["token_encrypted"]:
                 raise _token_needed_for_new_url()
@@ -126,7 +126,7 @@ async def remove(db: Database, hub: Hub, registry: GatewayRegistry, actor: Actor
     async with db.transaction():
         row = await db.one("gateways.remove", id=gateway_id, user_id=actor.user_id, label=actor.label, now=now_iso())
         if row is None:
-            raise ApiError("No gateway with this id.", 404, code="NOT_FOUND")
+            raise NotFound("No gateway with this id.", code="NOT_FOUND")
         await audit.record(db, actor, "gateway.removed", "gateway", gateway_id, described(row))
         closed = await _close_approvals(db, actor, row, "was removed")
     await _announce(db, hub, registry, actor, row, closed)
@@ -140,13 +140,13 @@ async def test_connection(db: Database, box: TokenBox, url: object, token: objec
     `gateway_id` is used (the edit form leaves the token empty to keep it)."""
     address = parse_url(url)
     if token is not None and not isinstance(token, str):
-        raise ApiError("token: must be a string", field="token")
+        raise InvalidInput("token: must be a string", field="token")
     if gateway_id is not None and not isinstance(gateway_id, str):
-        raise ApiError("gatewayId: must be a string", field="gatewayId")
+        raise InvalidInput("gatewayId: must be a string", field="gatewayId")
     if not token and gateway_id:
         row = await db.one("gateways.get", id=gateway_id)
         if row is None:
-            raise ApiError(f"gatewayId: no gateway {gateway_id!r}", 404, field="gatewayId", code="NOT_FOUND")
+            raise NotFound(f"gatewayId: no gateway {gateway_id!r}", field="gatewayId", code="NOT_FOUND")
         if row["url"] != address and row["token_encrypted"]:
             raise _token_needed_for_new_url()
         try:

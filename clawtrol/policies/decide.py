@@ -17,7 +17,7 @@ from ..approvals.service import stale_before
 from ..audit import Actor
 from ..clock import now_iso
 from ..db import Database
-from ..errors import ApiError
+from ..errors import InvalidInput
 from .matching import ASK, Rule, Subject, Verdict, evaluate
 from .rules import rule_json
 
@@ -111,10 +111,10 @@ def _test_text(body: dict, field: str, required: bool = False) -> str | None:
     value = body.get(field)
     if value is None or value == "":
         if required:
-            raise ApiError(f"{field}: required", field=field)
+            raise InvalidInput(f"{field}: required", field=field)
         return None
     if not isinstance(value, str):
-        raise ApiError(f"{field}: must be a string", field=field)
+        raise InvalidInput(f"{field}: must be a string", field=field)
     return value
 
 
@@ -122,8 +122,8 @@ async def dry_run(db: Database, body: dict[str, Any]) -> dict:
     """POST /api/approval-rules/test: which rule would decide such an approval now. Decides nothing."""
     unknown = sorted(set(body) - TEST_FIELDS)
     if unknown:
-        raise ApiError(f"Unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(TEST_FIELDS))}",
-                       field=unknown[0])
+        raise InvalidInput(f"Unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(TEST_FIELDS))}",
+                           field=unknown[0])
     subject = Subject(_test_text(body, "command", required=True), _test_text(body, "agentId"),
                       _test_text(body, "cwd"), _test_text(body, "host"), _test_text(body, "projectId"),
                       _test_text(body, "gatewayId"))

@@ -10,7 +10,7 @@ from .. import audit
 from ..audit import Actor
 from ..clock import iso, new_id, now_iso, parse_iso, utcnow
 from ..db import Database, UniqueViolation
-from ..errors import ApiError
+from ..errors import ApiError, Conflict, InvalidInput, NotFound
 from .matching import ACTIONS, BadPattern, Rule, compile_pattern
 
 MAX_NAME = 100
@@ -46,16 +46,16 @@ def _optional_text(field: str, value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ApiError(f"{field}: must be a string or null", field=field)
+        raise InvalidInput(f"{field}: must be a string or null", field=field)
     value = value.strip()
     if len(value) > TEXT_LIMITS.get(field, 1000):
-        raise ApiError(f"{field}: at most {TEXT_LIMITS[field]} characters", field=field)
+        raise InvalidInput(f"{field}: at most {TEXT_LIMITS[field]} characters", field=field)
     return value or None
 
 
 def _boolean(field: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ApiError(f"{field}: must be true or false", field=field)
+        raise InvalidInput(f"{field}: must be true or false", field=field)
     return value
 
 
@@ -63,13 +63,13 @@ def _value(field: str, value: Any) -> Any:
     """One field's column value, checked."""
     if field == "name":
         if not isinstance(value, str) or not value.strip():
-            raise ApiError("name: required", field="name")
+            raise InvalidInput("name: required", field="name")
         if len(value.strip()) > MAX_NAME:
-            raise ApiError(f"name: at most {MAX_NAME} characters", field="name")
+            raise InvalidInput(f"name: at most {MAX_NAME} characters", field="name")
         return value.strip()
     if field == "action":
         if value not in ACTIONS:
-            raise ApiError(f"action: must be one of {', '.join(ACTIONS)}", field="action")
+            raise InvalidInput(f"action: must be one of {', '.join(ACTIONS)}", field="action")
         return value
     if field in ("allowCompound", "enabled"):
         return _boolean(field, value)
@@ -77,21 +77,21 @@ def _value(field: str, value: Any) -> Any:
         if value is None or value == "":
             return None
         if not isinstance(value, str):
-            raise ApiError("expiresAt: an ISO-8601 time such as 2026-12-31T18:00:00Z, or null", field="expiresAt")
+            raise InvalidInput("expiresAt: an ISO-8601 time such as 2026-12-31T18:00:00Z, or null", field="expiresAt")
         try:
             return iso(parse_iso(value.strip()))
         except (ValueError, OverflowError):
-            raise ApiError("expiresAt: an ISO-8601 time such as 2026-12-31T18:00:00Z, or null",
-                           field="expiresAt") from None
+            raise InvalidInput("expiresAt: an ISO-8601 time such as 2026-12-31T18:00:00Z, or null",
+                               field="expiresAt") from None
     if field == "commandPattern":
         if value is None or value == "":
             return None
         if not isinstance(value, str):
-            raise ApiError("commandPattern: must be a string or null", field="commandPattern")
+            raise InvalidInput("commandPattern: must be a string or null", field="commandPattern")
         try:
             compile_pattern(value)
         except BadPattern as problem:
-            raise ApiError(f"commandPattern: {problem}", field="commandPattern") from None
+            raise InvalidInput(f"commandPattern: {problem}", field="commandPattern") from None
         return value
     return _optional_text(field, value)
 
@@ -101,12 +101,12 @@ async def validate(db: Database, body: dict, current: dict | None = None) -> dic
     change; raises ApiError naming the first bad field."""
     unknown = sorted(set(body) - FIELDS)
     if unknown:
-        raise ApiError(f"Unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(FIELDS))}",
-                       field=unknown[0])
+        raise InvalidInput(f"Unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(FIELDS))}",
+                           field=unknown[0])
     if current is None:
         for required in ("name", "action"):
             if required not in body:
-                raise ApiError(f"{required}: required", field=required)
+                raise InvalidInput(f"{required}: required", field=required)
     values = {column: current[column] for column in COLUMNS.values()} if current else {
         "agent_id": None, "command_pattern": None, "cwd_prefix": None, "host": None, "project_id": None,
         "gateway_id": None, "allow_compound": False, "enabled": True, "expires_at": None}
@@ -115,14 +115,14 @@ async def validate(db: Database, body: dict, current: dict | None = None) -> dic
     values["allow_compound"], values["enabled"] = bool(values["allow_compound"]), bool(values["enabled"])
     if "projectId" in body and values["project_id"] is not None:
         if await db.one("approval_rules.project_exists", id=values["project_id"]) is None:
-            raise ApiError("projectId: no project with this id", field="projectId")
+            raise InvalidInput("projectId: no project with this id", field="projectId")
     if "gatewayId" in body and values["gateway_id"] is not None:
         if await db.one("gateways.get", id=values["gateway_id"]) is None:
-            raise ApiError("gatewayId: no gateway with this id", field="gatewayId")
+            raise InvalidInput("gatewayId: no gateway with this id", field="gatewayId")
     if values["action"] == "allow-once" and not any(values[COLUMNS[m]] for m in MATCHERS):
-        raise ApiError("commandPattern: an allow-once rule needs at least one matcher (commandPattern, agentId, "
-                       "cwdPrefix, host, projectId or gatewayId); it would allow every command otherwise",
-                       field="commandPattern")
+        raise InvalidInput("commandPattern: an allow-once rule needs at least one matcher (commandPattern, agentId, "
+                           "cwdPrefix, host, projectId or gatewayId); it would allow every command otherwise",
+                           field="commandPattern")
     return values
 
 
@@ -154,7 +154,7 @@ async def _stamp(db: Database) -> str:
 
 
 def _name_taken(name: str) -> ApiError:
-    return ApiError(f"name: a rule named '{name}' exists already", 409, field="name")
+    return Conflict(f"name: a rule named '{name}' exists already", field="name")
 
 
 async def create(db: Database, actor: Actor, body: dict) -> dict:
@@ -172,13 +172,13 @@ async def create(db: Database, actor: Actor, body: dict) -> dict:
 async def _locked(db: Database, rule_id: str) -> dict:
     row = await db.one("approval_rules.lock", id=rule_id)
     if row is None:
-        raise ApiError("No approval rule with this id.", 404, code="NOT_FOUND")
+        raise NotFound("No approval rule with this id.", code="NOT_FOUND")
     return row
 
 
 async def update(db: Database, actor: Actor, rule_id: str, body: dict) -> dict:
     if not body:
-        raise ApiError(f"No updates provided: send any of {', '.join(sorted(FIELDS))}")
+        raise InvalidInput(f"No updates provided: send any of {', '.join(sorted(FIELDS))}")
     try:
         async with db.transaction():
             before = await _locked(db, rule_id)
@@ -213,12 +213,12 @@ async def _renumber(db: Database, actor: Actor, ordered: list[dict], moved: str 
 async def reorder(db: Database, actor: Actor, ids: Any) -> list[dict]:
     """Put the rules in the order of `ids`, which must name every rule once."""
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise ApiError("ids: a list of every rule's id, in the new order", field="ids")
+        raise InvalidInput("ids: a list of every rule's id, in the new order", field="ids")
     async with db.transaction():
         rows = await db.all("approval_rules.list")
         by_id = {row["id"]: row for row in rows}
         if len(ids) != len(set(ids)) or set(ids) != set(by_id):
-            raise ApiError("ids: must name every rule exactly once (the list changed? reload it)", field="ids")
+            raise InvalidInput("ids: must name every rule exactly once (the list changed? reload it)", field="ids")
         await _renumber(db, actor, [by_id[i] for i in ids])
     return await db.all("approval_rules.list")
 
@@ -226,12 +226,12 @@ async def reorder(db: Database, actor: Actor, ids: Any) -> list[dict]:
 async def move(db: Database, actor: Actor, rule_id: str, direction: str) -> list[dict]:
     """Move one rule up or down by one place (the page's arrows)."""
     if direction not in ("up", "down"):
-        raise ApiError("direction: up or down", field="direction")
+        raise InvalidInput("direction: up or down", field="direction")
     async with db.transaction():
         rows = await db.all("approval_rules.list")
         index = next((n for n, row in enumerate(rows) if row["id"] == rule_id), None)
         if index is None:
-            raise ApiError("No approval rule with this id.", 404, code="NOT_FOUND")
+            raise NotFound("No approval rule with this id.", code="NOT_FOUND")
         other = index - 1 if direction == "up" else index + 1
         if 0 <= other < len(rows):
             rows[index], rows[other] = rows[other], rows[index]

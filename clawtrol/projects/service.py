@@ -9,7 +9,7 @@ from ..auth.principal import Principal
 from ..clock import now_iso
 from ..costs import report
 from ..db import Database, UniqueViolation
-from ..errors import ApiError
+from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..live import Hub
 from ..tasks import service as tasks
 from ..tasks.model import PRIORITIES, STATUSES
@@ -32,7 +32,7 @@ def can_manage(principal: Principal | None, project: dict) -> bool:
 
 def require_manage(principal: Principal, project: dict) -> None:
     if not can_manage(principal, project):
-        raise ApiError("Only the project's owner or an admin can change it.", 403, code="FORBIDDEN")
+        raise Forbidden("Only the project's owner or an admin can change it.", code="FORBIDDEN")
 
 
 def stats(project: dict) -> dict:
@@ -70,9 +70,9 @@ def _text(body: dict, field: str, limit: int, required: bool = False) -> str | N
     if value is None and not required:
         return None
     if not isinstance(value, str) or (required and not value.strip()):
-        raise ApiError(f"{field}: {'required, ' if required else ''}a string", field=field)
+        raise InvalidInput(f"{field}: {'required, ' if required else ''}a string", field=field)
     if len(value.strip()) > limit:
-        raise ApiError(f"{field}: at most {limit} characters", field=field)
+        raise InvalidInput(f"{field}: at most {limit} characters", field=field)
     return value.strip() or None
 
 
@@ -82,25 +82,25 @@ async def _gateway(db: Database, body: dict) -> str | None:
     if value in (None, ""):
         return None
     if not isinstance(value, str) or await db.one("gateways.get", id=value) is None:
-        raise ApiError(f"defaultGatewayId: no gateway {value!r}", field="defaultGatewayId")
+        raise InvalidInput(f"defaultGatewayId: no gateway {value!r}", field="defaultGatewayId")
     return value
 
 
 async def get(db: Database, project_id: str) -> dict:
     project = await db.one("projects.get_with_stats", id=project_id)
     if project is None:
-        raise ApiError("Project not found", 404)
+        raise NotFound("Project not found")
     return (await _with_costs(db, [project]))[0]
 
 
 async def create(db: Database, principal: Principal, actor: Actor, body: dict) -> dict:
     if not principal.has_role("member"):
-        raise ApiError(f"Your role ({principal.role}) cannot create projects.", 403, code="FORBIDDEN")
+        raise Forbidden(f"Your role ({principal.role}) cannot create projects.", code="FORBIDDEN")
     name = _text(body, "name", MAX_NAME, required=True)
     description = _text(body, "description", MAX_DESCRIPTION)
     project_id = slugify(_text(body, "id", 64) or name)
     if not project_id:
-        raise ApiError("name: needs at least one letter or digit to make the project id", field="name")
+        raise InvalidInput("name: needs at least one letter or digit to make the project id", field="name")
     gateway_id = await _gateway(db, body)
     try:
         async with db.transaction():
@@ -109,14 +109,14 @@ async def create(db: Database, principal: Principal, actor: Actor, body: dict) -
             await record(db, actor, "project.created", "project", project_id,
                          {"name": name, **({"defaultGatewayId": gateway_id} if gateway_id else {})})
     except UniqueViolation:
-        raise ApiError(f"A project with id {project_id!r} already exists", 409, field="name") from None
+        raise Conflict(f"A project with id {project_id!r} already exists", field="name") from None
     return await get(db, project_id)
 
 
 async def update(db: Database, principal: Principal, actor: Actor, project_id: str, body: dict) -> dict:
     async with db.transaction():
         if not await db.changed("projects.lock", id=project_id):
-            raise ApiError("Project not found", 404)
+            raise NotFound("Project not found")
         current = await db.one("projects.get", id=project_id)
         require_manage(principal, current)
         changes = {"name": current["name"], "description": current["description"], "archived": bool(current["archived"]),
@@ -127,7 +127,7 @@ async def update(db: Database, principal: Principal, actor: Actor, project_id: s
             changes["description"] = _text(body, "description", MAX_DESCRIPTION)
         if "archived" in body:
             if not isinstance(body["archived"], bool):
-                raise ApiError("archived: must be true or false", field="archived")
+                raise InvalidInput("archived: must be true or false", field="archived")
             changes["archived"] = body["archived"]
         if "defaultGatewayId" in body:
             changes["default_gateway_id"] = await _gateway(db, body)
@@ -149,7 +149,7 @@ async def delete(db: Database, principal: Principal, actor: Actor, project_id: s
     """Delete a project; its tasks stay, without a project."""
     async with db.transaction():
         if not await db.changed("projects.lock", id=project_id):
-            raise ApiError("Project not found", 404)
+            raise NotFound("Project not found")
         project = await db.one("projects.get", id=project_id)
         require_manage(principal, project)
         await db.changed("projects.delete", id=project_id)
@@ -159,19 +159,19 @@ async def delete(db: Database, principal: Principal, actor: Actor, project_id: s
 def validate_suggested(items: object) -> list[dict]:
     """The tasks a user picked from the suggestions: [{title, description?, priority?}]."""
     if not isinstance(items, list) or not items:
-        raise ApiError("tasks: a non-empty list of {title, description, priority}", field="tasks")
+        raise InvalidInput("tasks: a non-empty list of {title, description, priority}", field="tasks")
     if len(items) > MAX_SUGGESTED:
-        raise ApiError(f"tasks: at most {MAX_SUGGESTED} at once", field="tasks")
+        raise InvalidInput(f"tasks: at most {MAX_SUGGESTED} at once", field="tasks")
     picked = []
     for n, item in enumerate(items):
         if not isinstance(item, dict) or not isinstance(item.get("title"), str) or not item["title"].strip():
-            raise ApiError(f"tasks[{n}].title: required", field="tasks")
+            raise InvalidInput(f"tasks[{n}].title: required", field="tasks")
         priority = item.get("priority") or "P2"
         if priority not in PRIORITIES:
-            raise ApiError(f"tasks[{n}].priority: must be one of {', '.join(PRIORITIES)}", field="tasks")
+            raise InvalidInput(f"tasks[{n}].priority: must be one of {', '.join(PRIORITIES)}", field="tasks")
         status = item.get("status") or "backlog"
         if status not in STATUSES:
-            raise ApiError(f"tasks[{n}].status: must be one of {', '.join(STATUSES)}", field="tasks")
+            raise InvalidInput(f"tasks[{n}].status: must be one of {', '.join(STATUSES)}", field="tasks")
         picked.append({"title": item["title"], "description": item.get("description") or None,
                        "priority": priority, "status": status})
     return picked

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..auth.principal import Principal
-from ..errors import ApiError
+from ..errors import Forbidden
 
 
 def can_create(principal: Principal | None) -> bool:
@@ -24,7 +24,7 @@ def can_edit(principal: Principal | None, task: dict) -> bool:
 
 def require_create(principal: Principal) -> None:
     if not can_create(principal):
-        raise ApiError(f"Your role ({principal.role}) cannot create tasks or comments.", 403, code="FORBIDDEN")
+        raise Forbidden(f"Your role ({principal.role}) cannot create tasks or comments.", code="FORBIDDEN")
 
 
 def require_edit(principal: Principal, task: dict) -> None:
@@ -33,7 +33,7 @@ def require_edit(principal: Principal, task: dict) -> None:
             message = "You can only change tasks you created, are assigned to, or that belong to a project you own."
         else:
             message = f"Your role ({principal.role}) cannot change tasks."
-        raise ApiError(message, 403, code="FORBIDDEN")
+        raise Forbidden(message, code="FORBIDDEN")
 
 
 def can_moderate_comment(principal: Principal | None, comment: dict) -> bool:

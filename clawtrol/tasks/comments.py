@@ -6,7 +6,7 @@ from ..audit import Actor, record
 from ..auth.principal import Principal
 from ..clock import new_id, now_iso
 from ..db import Database
-from ..errors import ApiError
+from ..errors import Forbidden, InvalidInput, NotFound
 from ..live import Hub
 from . import access
 
@@ -23,11 +23,11 @@ def to_json(comment: dict) -> dict:
 
 def validate_content(content: object) -> str:
     if not isinstance(content, str) or not content.strip():
-        raise ApiError("content: required, a non-blank string", field="content")
+        raise InvalidInput("content: required, a non-blank string", field="content")
     if "\x00" in content:
-        raise ApiError("content: must not contain NUL characters", field="content")
+        raise InvalidInput("content: must not contain NUL characters", field="content")
     if len(content) > MAX_LENGTH:
-        raise ApiError(f"content: at most {MAX_LENGTH} characters", field="content")
+        raise InvalidInput(f"content: at most {MAX_LENGTH} characters", field="content")
     return content.strip()
 
 
@@ -39,7 +39,7 @@ async def list_for_task(db: Database, task_id: str) -> list[dict]:
 async def _get(db: Database, task_id: str, comment_id: str) -> dict:
     comment = await db.one("comments.get", id=comment_id, task_id=task_id)
     if comment is None:
-        raise ApiError("Comment not found", 404)
+        raise NotFound("Comment not found")
     return comment
 
 
@@ -47,13 +47,13 @@ async def _task(db: Database, task_id: str) -> dict:
     """The task's id and title; 404 if there is no such task."""
     task = await db.one("tasks.title", id=task_id)
     if task is None:
-        raise ApiError("Task not found", 404)
+        raise NotFound("Task not found")
     return task
 
 
 def _require_author(principal: Principal, comment: dict) -> None:
     if not access.can_moderate_comment(principal, comment):
-        raise ApiError("Only the comment's author or an admin can change it.", 403, code="FORBIDDEN")
+        raise Forbidden("Only the comment's author or an admin can change it.", code="FORBIDDEN")
 
 
 async def create(db: Database, hub: Hub, principal: Principal, actor: Actor, task_id: str, content: object) -> dict:
@@ -65,7 +65,7 @@ async def create(db: Database, hub: Hub, principal: Principal, actor: Actor, tas
                                token_id=principal.token_id, user_name=principal.display_name,
                                user_avatar=principal.avatar_url, content=text, now=now_iso())
         if comment is None:
-            raise ApiError("Task not found", 404)
+            raise NotFound("Task not found")
         title = comment.pop("task_title")
         await record(db, actor, "comment.created", "task", task_id, {"commentId": comment_id, "title": title})
     await hub.publish("comment.created", {"taskId": task_id, "comment": to_json(comment), "title": title,

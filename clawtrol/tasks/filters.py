@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..auth.principal import Principal
-from ..errors import ApiError
+from ..errors import InvalidInput
 from ..payload import bad_text
 from .model import STATUSES
 
@@ -32,16 +32,16 @@ class TaskFilters:
                 if raw is not None and raw.strip():
                     problem = bad_text(raw)  # also filters read from HX-Current-URL, not only the query
                     if problem:
-                        raise ApiError(f"{name}: {problem}", field=name)
+                        raise InvalidInput(f"{name}: {problem}", field=name)
                     return raw.strip()
             return None
 
         status = value("status")
         if status is not None and status not in STATUSES:
-            raise ApiError(f"status: must be one of {', '.join(STATUSES)}", field="status")
+            raise InvalidInput(f"status: must be one of {', '.join(STATUSES)}", field="status")
         q = value("q")
         if q is not None and len(q) > 200:
-            raise ApiError("q: at most 200 characters", field="q")
+            raise InvalidInput("q: at most 200 characters", field="q")
         return cls(project_id=value(project_key, "projectId", "project"), agent_id=value("agentId"),
                    status=status, assignee=value("assignee"), q=q)
 

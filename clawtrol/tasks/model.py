@@ -7,7 +7,7 @@ from datetime import datetime, time, timezone
 from typing import Any, Callable
 
 from ..clock import iso, parse_iso
-from ..errors import ApiError
+from ..errors import InvalidInput
 
 STATUSES = ("backlog", "todo", "in-progress", "review", "done")
 STATUS_LABELS = {"backlog": "Backlog", "todo": "To do", "in-progress": "In progress", "review": "Review",
@@ -20,17 +20,17 @@ def _text(max_length: int, required: bool = False) -> Callable[[str, Any], Any]:
     def check(field: str, value: Any) -> Any:
         if value is None:
             if required:
-                raise ApiError(f"{field}: required, cannot be null", field=field)
+                raise InvalidInput(f"{field}: required, cannot be null", field=field)
             return None
         if not isinstance(value, str):
-            raise ApiError(f"{field}: must be a string", field=field)
+            raise InvalidInput(f"{field}: must be a string", field=field)
         if "\x00" in value:
-            raise ApiError(f"{field}: must not contain NUL characters", field=field)
+            raise InvalidInput(f"{field}: must not contain NUL characters", field=field)
         value = value.strip()
         if required and not value:
-            raise ApiError(f"{field}: must not be blank", field=field)
+            raise InvalidInput(f"{field}: must not be blank", field=field)
         if len(value) > max_length:
-            raise ApiError(f"{field}: at most {max_length} characters", field=field)
+            raise InvalidInput(f"{field}: at most {max_length} characters", field=field)
         return value or None
     return check
 
@@ -38,7 +38,7 @@ def _text(max_length: int, required: bool = False) -> Callable[[str, Any], Any]:
 def _choice(options: tuple[str, ...]) -> Callable[[str, Any], Any]:
     def check(field: str, value: Any) -> Any:
         if value not in options:
-            raise ApiError(f"{field}: must be one of {', '.join(options)}", field=field)
+            raise InvalidInput(f"{field}: must be one of {', '.join(options)}", field=field)
         return value
     return check
 
@@ -53,17 +53,17 @@ def _number(integer: bool = False, maximum: float = FLOAT_MAX) -> Callable[[str,
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ApiError(f"{field}: must be a {'whole ' if integer else ''}number or null", field=field)
+            raise InvalidInput(f"{field}: must be a {'whole ' if integer else ''}number or null", field=field)
         if isinstance(value, int) and abs(value) > maximum:  # before any float conversion can overflow
-            raise ApiError(f"{field}: at most {maximum:.0f}", field=field)
+            raise InvalidInput(f"{field}: at most {maximum:.0f}", field=field)
         if not math.isfinite(value):
-            raise ApiError(f"{field}: must be a finite number", field=field)
+            raise InvalidInput(f"{field}: must be a finite number", field=field)
         if integer and value != int(value):
-            raise ApiError(f"{field}: must be a whole number", field=field)
+            raise InvalidInput(f"{field}: must be a whole number", field=field)
         if value < 0:
-            raise ApiError(f"{field}: must not be negative", field=field)
+            raise InvalidInput(f"{field}: must not be negative", field=field)
         if value > maximum:
-            raise ApiError(f"{field}: at most {maximum:.0f}", field=field)
+            raise InvalidInput(f"{field}: at most {maximum:.0f}", field=field)
         return int(value) if integer else float(value)
     return check
 
@@ -72,20 +72,20 @@ def _due_date(field: str, value: Any) -> Any:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise ApiError(f"{field}: must be an ISO-8601 date or null", field=field)
+        raise InvalidInput(f"{field}: must be an ISO-8601 date or null", field=field)
     try:
         if len(value) == 10:  # a plain date means the end of that day, UTC
             return iso(datetime.combine(datetime.fromisoformat(value).date(), time(23, 59, 59), timezone.utc))
         return iso(parse_iso(value))
     except (ValueError, OverflowError):
-        raise ApiError(f"{field}: not a valid ISO-8601 date, e.g. 2026-03-31", field=field) from None
+        raise InvalidInput(f"{field}: not a valid ISO-8601 date, e.g. 2026-03-31", field=field) from None
 
 
 def _id(field: str, value: Any) -> Any:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > 200:
-        raise ApiError(f"{field}: must be an id string or null", field=field)
+        raise InvalidInput(f"{field}: must be an id string or null", field=field)
     return value
 
 
@@ -96,10 +96,10 @@ def _counts(parts: tuple[str, ...], maximum: int) -> Callable[[str, Any], Any]:
         if value is None:
             return {part: None for part in parts}
         if not isinstance(value, dict):
-            raise ApiError(f"{field}: must be an object {{{', '.join(parts)}}} or null", field=field)
+            raise InvalidInput(f"{field}: must be an object {{{', '.join(parts)}}} or null", field=field)
         unknown = sorted(set(value) - set(parts))
         if unknown:
-            raise ApiError(f"{field}: unknown key(s) {', '.join(unknown)}", field=field)
+            raise InvalidInput(f"{field}: unknown key(s) {', '.join(unknown)}", field=field)
         return {part: number(f"{field}.{part}", value.get(part)) for part in parts}
     return check
 
@@ -147,7 +147,7 @@ def parse_changes(body: dict) -> dict[str, Any]:
     """Validate API fields and return {column: value}. Read-only fields are refused by name."""
     refused = [name for name in READ_ONLY if name in body]
     if refused:
-        raise ApiError(f"{refused[0]}: cannot be set by clients", field=refused[0])
+        raise InvalidInput(f"{refused[0]}: cannot be set by clients", field=refused[0])
     changes: dict[str, Any] = {}
     for name, value in body.items():
         checked = WRITABLE[name](name, value)
@@ -157,7 +157,7 @@ def parse_changes(body: dict) -> dict[str, Any]:
             if name == "linesChanged" and value is not None and checked["total"] is None:
                 total = (checked["added"] or 0) + (checked["removed"] or 0)
                 if total > INT32_MAX:
-                    raise ApiError(f"linesChanged.total: at most {INT32_MAX}", field="linesChanged.total")
+                    raise InvalidInput(f"linesChanged.total: at most {INT32_MAX}", field="linesChanged.total")
                 changes["lines_total"] = total
         else:
             changes[COLUMN[name]] = checked

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-from ..errors import ApiError
+from ..errors import InvalidInput
 
 REVIEW_HEADINGS = ("Files changed", "How tested", "Edge cases", "Rollback", "Commit hash")
 NO_COMMIT = "NO_COMMIT"
@@ -28,12 +28,12 @@ def review_gate(notes: str | None, commit_hash: str | None) -> str | None:
     """
     missing = [heading for heading in REVIEW_HEADINGS if heading not in (notes or "")]
     if missing:
-        raise ApiError(f"Review checklist missing in handoffNotes: add {', '.join(missing)}", 400,
-                       field="handoffNotes", code="MISSING_REVIEW_CHECKLIST", extra={"missing": missing})
+        raise InvalidInput(f"Review checklist missing in handoffNotes: add {', '.join(missing)}",
+                           field="handoffNotes", code="MISSING_REVIEW_CHECKLIST", extra={"missing": missing})
     found = commit_hash or extract_commit_hash(notes)
     if not found and NO_COMMIT not in (notes or ""):
-        raise ApiError("Commit hash missing: set commitHash, write it under 'Commit hash' in handoffNotes, "
-                       "or write NO_COMMIT", 400, field="commitHash", code="MISSING_COMMIT_HASH")
+        raise InvalidInput("Commit hash missing: set commitHash, write it under 'Commit hash' in handoffNotes, "
+                           "or write NO_COMMIT", field="commitHash", code="MISSING_COMMIT_HASH")
     return found
 
 

@@ -9,7 +9,7 @@ from ..audit import Actor, record
 from ..auth.principal import Principal
 from ..clock import new_id, now_iso
 from ..db import Database, UniqueViolation
-from ..errors import ApiError
+from ..errors import Conflict, Forbidden, GatewayUnreachable, InvalidInput, NotFound
 from ..live import Hub
 from . import access, rules
 from .model import EDITABLE_COLUMNS, NESTED, COLUMN, parse_changes, to_json
@@ -25,17 +25,17 @@ API_NAME.update({column: name for name, parts in NESTED.items() for column in pa
 async def get(db: Database, task_id: str) -> dict:
     task = await db.one("tasks.get", id=task_id)
     if task is None:
-        raise ApiError("Task not found", 404)
+        raise NotFound("Task not found")
     return task
 
 
 async def _check_references(db: Database, changes: dict[str, Any]) -> None:
     if changes.get("project_id") and await db.one("projects.get", id=changes["project_id"]) is None:
-        raise ApiError(f"projectId: no project with id {changes['project_id']!r}", field="projectId")
+        raise InvalidInput(f"projectId: no project with id {changes['project_id']!r}", field="projectId")
     if changes.get("assigned_to"):
         user = await db.one("users.get", id=changes["assigned_to"])
         if user is None or not user["active"]:
-            raise ApiError(f"assignedTo: no active user with id {changes['assigned_to']!r}", field="assignedTo")
+            raise InvalidInput(f"assignedTo: no active user with id {changes['assigned_to']!r}", field="assignedTo")
 
 
 async def _apply_transition(db: Database, old_status: str | None, task: dict[str, Any]) -> None:
@@ -61,7 +61,7 @@ async def _session_gateway(db: Database, task: dict[str, Any], changes: dict[str
     requested = changes.get("session_gateway_id")
     if requested is not None:
         if await db.one("gateways.get", id=requested) is None:
-            raise ApiError(f"sessionGatewayId: no gateway {requested!r}", field="sessionGatewayId")
+            raise InvalidInput(f"sessionGatewayId: no gateway {requested!r}", field="sessionGatewayId")
         return
     if current is not None and current["session_key"] == task["session_key"] and current["session_gateway_id"]:
         task["session_gateway_id"] = current["session_gateway_id"]
@@ -72,12 +72,11 @@ async def _session_gateway(db: Database, task: dict[str, Any], changes: dict[str
         task["session_gateway_id"] = current_registry().pick(None)
     except RuntimeError:  # outside the app (scripts): the link's gateway stays unknown
         task["session_gateway_id"] = None
-    except ApiError as error:
-        if error.status == 503:  # no gateway configured: unknown
-            task["session_gateway_id"] = None
-            return
-        raise ApiError("sessionGatewayId: required with a sessionKey, several gateways are enabled: "
-                       + error.message.split(": ", 2)[-1], field="sessionGatewayId") from None
+    except GatewayUnreachable:  # no gateway configured: unknown
+        task["session_gateway_id"] = None
+    except InvalidInput as error:
+        raise InvalidInput("sessionGatewayId: required with a sessionKey, several gateways are enabled: "
+                           + error.message.split(": ", 2)[-1], field="sessionGatewayId") from None
 
 
 def _require_session_link(principal: Principal, old: tuple, new: tuple) -> None:
@@ -85,8 +84,8 @@ def _require_session_link(principal: Principal, old: tuple, new: tuple) -> None:
     link names the session's task on the pages, so a member must not point their task at someone else's.
     `old` and `new` are (session key, its gateway)."""
     if new != old and not principal.is_admin:
-        raise ApiError("sessionKey: only an admin can link a task to an agent session by hand; start work links "
-                       "the sessions it starts", 403, code="FORBIDDEN", field="sessionKey")
+        raise Forbidden("sessionKey: only an admin can link a task to an agent session by hand; start work links "
+                        "the sessions it starts", code="FORBIDDEN", field="sessionKey")
 
 
 def _actor_payload(actor: Actor) -> dict:
@@ -97,7 +96,7 @@ async def create(db: Database, hub: Hub, principal: Principal, actor: Actor, bod
     access.require_create(principal)
     changes = parse_changes(body)
     if not changes.get("title"):
-        raise ApiError("title: required", field="title")
+        raise InvalidInput("title: required", field="title")
     task: dict[str, Any] = {column: None for column in EDITABLE_COLUMNS}
     task.update({"status": "backlog", "priority": "P2", "completed_at": None})
     task.update(changes)
@@ -117,7 +116,7 @@ async def create(db: Database, hub: Hub, principal: Principal, actor: Actor, bod
                 await record(db, actor, "task.assigned", "task", task_id,
                              {"title": task["title"], "from": None, "to": task["assigned_to"]})
     except UniqueViolation:
-        raise ApiError("sessionKey: already linked to another task", 409, field="sessionKey") from None
+        raise Conflict("sessionKey: already linked to another task", field="sessionKey") from None
     created = await get(db, task_id)
     await hub.publish("task.created", {"task": to_json(created), **_actor_payload(actor)})
     return created
@@ -126,7 +125,7 @@ async def create(db: Database, hub: Hub, principal: Principal, actor: Actor, bod
 def _version(body: dict) -> int | None:
     version = body.pop("version", None)
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
-        raise ApiError("version: must be the whole number from the task you edited", field="version")
+        raise InvalidInput("version: must be the whole number from the task you edited", field="version")
     return version
 
 
@@ -149,14 +148,14 @@ async def update(db: Database, hub: Hub, principal: Principal, actor: Actor, tas
     expected_version = _version(body)
     changes = parse_changes(body)
     if not changes:
-        raise ApiError("No updates provided")
+        raise InvalidInput("No updates provided")
     for _ in range(ATTEMPTS):
         try:
             return await _update_once(db, hub, principal, actor, task_id, expected_version, changes, also,
                                       links_session)
         except _Raced:
             continue
-    raise ApiError("This task is being changed by others right now; reload it and try again.", 409,
+    raise Conflict("This task is being changed by others right now; reload it and try again.",
                    code="VERSION_CONFLICT")
 
 
@@ -168,8 +167,8 @@ async def _update_once(db: Database, hub: Hub, principal: Principal, actor: Acto
             current = await get(db, task_id)
             access.require_edit(principal, current)
             if expected_version is not None and expected_version != current["version"]:
-                raise ApiError("This task was changed by someone else since you loaded it; review the current "
-                               "version and try again.", 409, code="VERSION_CONFLICT",
+                raise Conflict("This task was changed by someone else since you loaded it; review the current "
+                               "version and try again.", code="VERSION_CONFLICT",
                                extra={"task": to_json(current)})
             task = {column: current[column] for column in EDITABLE_COLUMNS}
             task["completed_at"] = current["completed_at"]
@@ -193,7 +192,7 @@ async def _update_once(db: Database, hub: Hub, principal: Principal, actor: Acto
             if also is not None:
                 await also(current)
     except UniqueViolation:
-        raise ApiError("sessionKey: already linked to another task", 409, field="sessionKey") from None
+        raise Conflict("sessionKey: already linked to another task", field="sessionKey") from None
     # The row as it is now, read again only when a name joined to it (project, assignee) changed with it.
     if JOINED_COLUMNS.isdisjoint(changed):
         updated = {**current, **task, "version": version, "updated_at": now}
@@ -225,7 +224,7 @@ async def _audit_update(db: Database, actor: Actor, old: dict, new: dict, change
 async def delete(db: Database, hub: Hub, principal: Principal, actor: Actor, task_id: str) -> dict:
     async with db.transaction():
         if not await db.changed("tasks.lock", id=task_id):
-            raise ApiError("Task not found", 404)
+            raise NotFound("Task not found")
         task = await get(db, task_id)
         access.require_edit(principal, task)
         await db.changed("tasks.delete", id=task_id)

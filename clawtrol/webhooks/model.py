@@ -8,7 +8,7 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import ApiError
+from ..errors import InvalidInput
 from .events import VALID_EVENTS
 
 FORMATS = ("json", "slack")
@@ -25,48 +25,48 @@ def new_secret() -> str:
 
 def check_url(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ApiError("url: required (an http:// or https:// address)", field="url")
+        raise InvalidInput("url: required (an http:// or https:// address)", field="url")
     url = value.strip()
     if len(url) > MAX_URL:
-        raise ApiError(f"url: at most {MAX_URL} characters", field="url")
+        raise InvalidInput(f"url: at most {MAX_URL} characters", field="url")
     try:
         parts = urlsplit(url)
         _ = parts.port  # raises ValueError for a port out of range
     except ValueError:
-        raise ApiError("url: not a valid address", field="url") from None
+        raise InvalidInput("url: not a valid address", field="url") from None
     if parts.scheme.lower() not in ("http", "https"):
-        raise ApiError("url: must start with http:// or https://", field="url")
+        raise InvalidInput("url: must start with http:// or https://", field="url")
     if not parts.hostname:
-        raise ApiError("url: has no host", field="url")
+        raise InvalidInput("url: has no host", field="url")
     if parts.username or parts.password:
-        raise ApiError("url: must not carry a user name or password (use the signature to authenticate)",
-                       field="url")
+        raise InvalidInput("url: must not carry a user name or password (use the signature to authenticate)",
+                           field="url")
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
-        raise ApiError("url: must not contain spaces or control characters", field="url")
+        raise InvalidInput("url: must not contain spaces or control characters", field="url")
     return url
 
 
 def check_events(value: Any) -> list[str]:
     if not isinstance(value, list) or not value or not all(isinstance(event, str) for event in value):
-        raise ApiError(f"events: a non-empty list of event names ({', '.join(VALID_EVENTS)})", field="events",
-                       extra={"validEvents": list(VALID_EVENTS)})
+        raise InvalidInput(f"events: a non-empty list of event names ({', '.join(VALID_EVENTS)})", field="events",
+                           extra={"validEvents": list(VALID_EVENTS)})
     unknown = sorted(set(value) - set(VALID_EVENTS))
     if unknown:
-        raise ApiError(f"events: unknown event(s) {', '.join(unknown)}; valid: {', '.join(VALID_EVENTS)}",
-                       field="events", extra={"validEvents": list(VALID_EVENTS)})
+        raise InvalidInput(f"events: unknown event(s) {', '.join(unknown)}; valid: {', '.join(VALID_EVENTS)}",
+                           field="events", extra={"validEvents": list(VALID_EVENTS)})
     return [event for event in VALID_EVENTS if event in value]  # a stable order, no duplicates
 
 
 def check_format(value: Any) -> str:
     if value not in FORMATS:
-        raise ApiError(f"format: must be one of {', '.join(FORMATS)}", field="format")
+        raise InvalidInput(f"format: must be one of {', '.join(FORMATS)}", field="format")
     return value
 
 
 def check_secret(value: Any) -> str:
     if not isinstance(value, str) or not MIN_SECRET <= len(value) <= MAX_SECRET or not value.isprintable():
-        raise ApiError(f"secret: {MIN_SECRET} to {MAX_SECRET} printable characters (or leave it out: one is "
-                       f"generated)", field="secret")
+        raise InvalidInput(f"secret: {MIN_SECRET} to {MAX_SECRET} printable characters (or leave it out: one is "
+                           f"generated)", field="secret")
     return value
 
 
@@ -74,8 +74,8 @@ def validate(body: dict, current: dict | None = None) -> dict:
     """Column values for a new webhook (`current` None) or one after a partial change."""
     unknown = sorted(set(body) - FIELDS - {"rotateSecret"})
     if unknown:
-        raise ApiError(f"Unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(FIELDS))}",
-                       field=unknown[0])
+        raise InvalidInput(f"Unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(FIELDS))}",
+                           field=unknown[0])
     values = {"url": current["url"], "events": current["events"], "format": current["format"],
               "secret": current["secret"], "enabled": bool(current["enabled"])} if current else {
         "url": None, "events": None, "format": "json", "secret": None, "enabled": True}
@@ -87,10 +87,10 @@ def validate(body: dict, current: dict | None = None) -> dict:
         values["format"] = check_format(body["format"])
     if "enabled" in body:
         if not isinstance(body["enabled"], bool):
-            raise ApiError("enabled: must be true or false", field="enabled")
+            raise InvalidInput("enabled: must be true or false", field="enabled")
         values["enabled"] = body["enabled"]
     if "rotateSecret" in body and not isinstance(body["rotateSecret"], bool):
-        raise ApiError("rotateSecret: must be true or false", field="rotateSecret")
+        raise InvalidInput("rotateSecret: must be true or false", field="rotateSecret")
     if "secret" in body:
         values["secret"] = check_secret(body["secret"])
     elif current is None or body.get("rotateSecret"):

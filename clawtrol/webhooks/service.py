@@ -9,7 +9,7 @@ from .. import audit
 from ..audit import Actor
 from ..clock import new_id, now_iso
 from ..db import Database
-from ..errors import ApiError
+from ..errors import Conflict, InvalidInput, NotFound
 from . import outbox
 from .model import validate
 
@@ -22,7 +22,7 @@ def _described(row: dict) -> dict:
 async def get(db: Database, webhook_id: str) -> dict:
     row = await db.one("webhooks.get", id=webhook_id)
     if row is None:
-        raise ApiError("No webhook with this id.", 404, code="NOT_FOUND")
+        raise NotFound("No webhook with this id.", code="NOT_FOUND")
     return row
 
 
@@ -37,11 +37,11 @@ async def create(db: Database, actor: Actor, body: dict) -> dict:
 
 async def update(db: Database, actor: Actor, webhook_id: str, body: dict) -> dict:
     if not body:
-        raise ApiError("No updates provided: send any of url, events, format, enabled, secret, rotateSecret")
+        raise InvalidInput("No updates provided: send any of url, events, format, enabled, secret, rotateSecret")
     async with db.transaction():
         before = await db.one("webhooks.lock", id=webhook_id)
         if before is None:
-            raise ApiError("No webhook with this id.", 404, code="NOT_FOUND")
+            raise NotFound("No webhook with this id.", code="NOT_FOUND")
         row = await db.one("webhooks.update", id=webhook_id, **validate(body, before), now=now_iso())
         changed = {key: value for key, value in _described(row).items() if _described(before)[key] != value}
         if row["secret"] != before["secret"]:
@@ -54,7 +54,7 @@ async def delete(db: Database, actor: Actor, webhook_id: str) -> None:
     async with db.transaction():
         row = await db.one("webhooks.delete", id=webhook_id)
         if row is None:
-            raise ApiError("No webhook with this id.", 404, code="NOT_FOUND")
+            raise NotFound("No webhook with this id.", code="NOT_FOUND")
         await audit.record(db, actor, "webhook.deleted", "webhook", webhook_id, {"url": row["url"]})
 
 
@@ -63,7 +63,7 @@ async def test(db: Database, actor: Actor, webhook_id: str) -> dict:
     async with db.transaction():
         webhook = await db.one("webhooks.lock", id=webhook_id)
         if webhook is None:
-            raise ApiError("No webhook with this id.", 404, code="NOT_FOUND")
+            raise NotFound("No webhook with this id.", code="NOT_FOUND")
         delivery = await outbox.ping(db, webhook, actor)
         await audit.record(db, actor, "webhook.tested", "webhook", webhook_id,
                            {"url": webhook["url"], "deliveryId": delivery["id"]})
@@ -76,8 +76,8 @@ async def redeliver(db: Database, actor: Actor, webhook_id: str, delivery_id: st
         if delivery is None:
             current = await db.one("webhooks.get_delivery", id=delivery_id)
             if current is None or current["webhook_id"] != webhook_id:
-                raise ApiError("No delivery with this id for this webhook.", 404, code="NOT_FOUND")
-            raise ApiError("This delivery is still pending: it is sent (or retried) on its own.", 409,
+                raise NotFound("No delivery with this id for this webhook.", code="NOT_FOUND")
+            raise Conflict("This delivery is still pending: it is sent (or retried) on its own.",
                            code="PENDING")
         await audit.record(db, actor, "webhook.redelivered", "webhook", webhook_id,
                            {"deliveryId": delivery_id, "event": delivery["event"]})
