@@ -7,7 +7,8 @@ Two kinds of source are recognised by their tables and columns:
   belong to the old deployment) and `schema_migrations`.
 - **original**: the original Mission Clawtrol's `mission-clawtrol.db` (camelCase columns). P0 files have
   only `tasks` and `settings`; Phase 1 files add `users`, `audit_log`, `comments` and the task columns
-  `userId`, `createdBy`, `assignedTo`, `dueDate`. Each distinct `tasks.projectId` becomes a project.
+  `userId`, `createdBy`, `assignedTo`, `dueDate` (one commit after another, so a file may have any of them;
+  a missing one reads as empty). Each distinct `tasks.projectId` becomes a project.
 
 The source is opened read-only with Python's sqlite3 and read with the named queries in `sql/import/`; the
 target is written with `sql/queries/importer.sql`. The source is checked before the target is touched;
@@ -27,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -96,6 +98,20 @@ class Source:
     def columns(self, table: str) -> set[str]:
         return {row["name"] for row in self.rows("original.columns", table=table)}
 
+    def reading_null(self, name: str, columns: set[str] | frozenset[str]) -> str:
+        """Query NAME with `NULL AS column` in place of each of COLUMNS (ones this file lacks), registered
+        under a derived name, which is returned; NAME itself when there are none."""
+        if not columns:
+            return name
+        sql = self.queries[name].sql
+        for column in sorted(columns):
+            sql, found = re.subn(rf"\b{column}\b", f"NULL AS {column}", sql)
+            if found != 1:
+                raise ValueError(f"{name}: column {column} is named {found} times, not once")
+        variant = f"{name} without {', '.join(sorted(columns))}"
+        self.queries[variant] = NamedQuery(variant, sql, self.queries[name].params)
+        return variant
+
     def close(self) -> None:
         self.connection.close()
 
@@ -140,12 +156,10 @@ ORIGINAL_COLUMNS = {
     "audit_log": {"id", "userId", "action", "entityType", "entityId", "details", "createdAt"},
     "settings": {"key", "value"},
 }
-# Phase 1 task columns, added to older files by the original's "add column if missing" helper.
-ORIGINAL_TASK_VARIANTS = {
-    frozenset(): "original.tasks_p0",
-    frozenset({"userId", "createdBy", "assignedTo"}): "original.tasks_without_due_date",
-    frozenset({"userId", "createdBy", "assignedTo", "dueDate"}): "original.tasks",
-}
+# Phase 1 task columns, added to older files by the original's "add column if missing" helper, commit by
+# commit: userId (users), createdBy and assignedTo (ownership, 1cfb8b1), dueDate (84f9b8e). A file may have
+# any of them; original.tasks reads NULL for the ones it lacks.
+ORIGINAL_OPTIONAL_TASK_COLUMNS = frozenset({"userId", "createdBy", "assignedTo", "dueDate"})
 ORIGINAL_ORDER = ("users", "projects", "tasks", "comments", "settings", "audit_log")
 
 OURS_COLUMNS = {
@@ -211,44 +225,47 @@ def detect(source: Source) -> Plan:
         raise ImportFailed(f"{source.name}: not a Mission Clawtrol database (no tasks table; tables: {found})")
     task_columns = source.columns("tasks")
     if "schema_migrations" in tables and {"project_id", "created_at"} <= task_columns:
-        for table, expected in OURS_COLUMNS.items():
-            if table not in tables:
-                raise ImportFailed(f"{source.name}: table {table} is missing; is it a Mission Clawtrol database?")
-            missing = expected - source.columns(table)
-            if missing:
-                raise ImportFailed(f"{source.name}: table {table} lacks columns {', '.join(sorted(missing))}")
-        ignored = sorted(tables - set(OURS_COLUMNS) - OURS_IGNORED)
-        return Plan("ours", OURS_ORDER, ignored=ignored)
+        return _ours_plan(source, tables)
     if {"projectId", "createdAt"} <= task_columns:
-        missing = ORIGINAL_COLUMNS["tasks"] - task_columns
-        if missing:
-            raise ImportFailed(f"{source.name}: tasks table lacks columns {', '.join(sorted(missing))}")
-        extra = frozenset(task_columns - ORIGINAL_COLUMNS["tasks"])
-        if extra not in ORIGINAL_TASK_VARIANTS:
-            unknown = extra - {"userId", "createdBy", "assignedTo", "dueDate"}
-            detail = (f"unknown columns {', '.join(sorted(unknown))}" if unknown
-                      else f"an unexpected set of Phase 1 columns ({', '.join(sorted(extra))})")
-            raise ImportFailed(f"{source.name}: tasks table has {detail}")
-        present = []
-        for table in ORIGINAL_ORDER:
-            if table in ("tasks", "projects"):
-                present.append(table)
-                continue
-            if table not in tables:
-                continue
-            columns = source.columns(table)
-            if columns != ORIGINAL_COLUMNS[table]:
-                problems = []
-                if ORIGINAL_COLUMNS[table] - columns:
-                    problems.append("lacks columns " + ", ".join(sorted(ORIGINAL_COLUMNS[table] - columns)))
-                if columns - ORIGINAL_COLUMNS[table]:
-                    problems.append("has unknown columns " + ", ".join(sorted(columns - ORIGINAL_COLUMNS[table])))
-                raise ImportFailed(f"{source.name}: table {table} {' and '.join(problems)}")
-            present.append(table)
-        ignored = sorted(tables - set(ORIGINAL_COLUMNS))
-        return Plan("original", tuple(present), ORIGINAL_TASK_VARIANTS[extra], ignored)
+        return _original_plan(source, tables, task_columns)
     raise ImportFailed(f"{source.name}: the tasks table has neither the original's columns (projectId, createdAt) "
                        "nor ours (project_id, created_at) and a schema_migrations table")
+
+
+def _ours_plan(source: Source, tables: set[str]) -> Plan:
+    for table, expected in OURS_COLUMNS.items():
+        if table not in tables:
+            raise ImportFailed(f"{source.name}: table {table} is missing; is it a Mission Clawtrol database?")
+        missing = expected - source.columns(table)
+        if missing:
+            raise ImportFailed(f"{source.name}: table {table} lacks columns {', '.join(sorted(missing))}")
+    return Plan("ours", OURS_ORDER, ignored=sorted(tables - set(OURS_COLUMNS) - OURS_IGNORED))
+
+
+def _original_plan(source: Source, tables: set[str], task_columns: set[str]) -> Plan:
+    missing = ORIGINAL_COLUMNS["tasks"] - task_columns
+    if missing:
+        raise ImportFailed(f"{source.name}: tasks table lacks columns {', '.join(sorted(missing))}")
+    unknown = task_columns - ORIGINAL_COLUMNS["tasks"] - ORIGINAL_OPTIONAL_TASK_COLUMNS
+    if unknown:
+        raise ImportFailed(f"{source.name}: tasks table has unknown columns {', '.join(sorted(unknown))}")
+    present = [table for table in ORIGINAL_ORDER if table in ("projects", "tasks") or table in tables]
+    for table in present:
+        if table not in ("projects", "tasks"):
+            _check_original_table(source, table)
+    task_query = source.reading_null("original.tasks", ORIGINAL_OPTIONAL_TASK_COLUMNS - task_columns)
+    return Plan("original", tuple(present), task_query, sorted(tables - set(ORIGINAL_COLUMNS)))
+
+
+def _check_original_table(source: Source, table: str) -> None:
+    columns, expected = source.columns(table), ORIGINAL_COLUMNS[table]
+    problems = []
+    if expected - columns:
+        problems.append("lacks columns " + ", ".join(sorted(expected - columns)))
+    if columns - expected:
+        problems.append("has unknown columns " + ", ".join(sorted(columns - expected)))
+    if problems:
+        raise ImportFailed(f"{source.name}: table {table} {' and '.join(problems)}")
 
 
 # --- value checks -------------------------------------------------------------------------------------------

@@ -155,9 +155,32 @@ async def test_cli_imports_the_original_fixture_and_a_second_run_changes_nothing
     assert len(await audit.search(db, action="data.imported")) == 1
 
 
+async def test_cli_imports_the_fixture_as_it_was_between_the_users_and_the_ownership_commits(
+        database_url, tmp_path, db):
+    """The original added tasks.userId (users commit) before createdBy/assignedTo (ownership commit) and dueDate:
+    a file from between has userId alone, and the columns it lacks import as empty."""
+    source = tmp_path / "mission-clawtrol.db"
+    shutil.copyfile(FIXTURE, source)
+    with sqlite3.connect(source) as conn:
+        for column in ("createdBy", "assignedTo", "dueDate"):
+            conn.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
+        first = conn.execute("SELECT id FROM tasks ORDER BY createdAt, id LIMIT 1").fetchone()[0]
+        conn.execute("UPDATE tasks SET userId = 'legacy-user' WHERE id = ?", (first,))
+    conn.close()
+
+    result = cli_import(source, database_url, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "tasks: 200/200" in result.stdout.splitlines() and "verified: checksums match" in result.stdout
+    assert (await counts(db))["tasks"] == 200
+    kept = await db.one("tasks.get", id=first)
+    assert (kept["user_id"], kept["created_by"], kept["assigned_to"], kept["due_date"]) == ("legacy-user", None,
+                                                                                          None, None)
+
+
 # --- original P0 and Phase 1 files built here ------------------------------------------------------------
 
-@pytest.mark.parametrize("phase1_columns", [(), ("userId", "createdBy", "assignedTo")], ids=["p0", "p1-no-due"])
+@pytest.mark.parametrize("phase1_columns", [(), ("userId",), ("userId", "createdBy", "assignedTo"), ("dueDate",)],
+                         ids=["p0", "p1-users-only", "p1-no-due", "due-date-only"])
 async def test_original_p0_database(db, tmp_path, phase1_columns):
     source = original_db(tmp_path / "p0.db", [
         task("t1", 1, projectId="web-app", sessionKey="agent:dev:1"),
@@ -459,7 +482,8 @@ def test_detection_reads_the_source_read_only(tmp_path):
     path.chmod(0o444)
     source, plan = importer.prepare(str(path))
     try:
-        assert plan.kind == "original" and plan.task_query == "original.tasks_p0"
+        assert plan.kind == "original"
+        assert plan.task_query == "original.tasks without assignedTo, createdBy, dueDate, userId"
         assert plan.tables == ("projects", "tasks", "settings")
     finally:
         source.close()
