@@ -1,10 +1,11 @@
 """The cost figures of done tasks, read with the named queries in sql/queries/costs.sql.
 
-Per task (the same rules in every figure, see costs.sql): lines are added + removed (or the total when only
-it is known); the human estimate is the stored one, or else — for tasks that reached done without one —
-lines × 3 minutes priced at the current `humanHourlyRate` setting. Runtime is stored in milliseconds.
-Money and minutes are rounded to cents and hundredths here; savings are the rounded human cost minus the
-rounded AI cost, so the figures shown always add up.
+Per task the figures come from the view done_task_figures (migration 0010, where the one rule is written;
+clawtrol/tasks/rules.py stores the same values when a task enters done): lines are added + removed (the
+total only when neither is known); the human cost is the stored one, or else the task's human minutes
+(stored, or lines × 3, or 10× its runtime) priced here at the current `humanHourlyRate` setting. Runtime is
+stored in milliseconds. Money and minutes are rounded to cents and hundredths here; savings are the rounded
+human cost minus the rounded AI cost, so the figures shown always add up.
 """
 
 from __future__ import annotations
@@ -21,23 +22,24 @@ async def hourly_rate(db: Database) -> float:
     return rules.hourly_rate(row["value"] if row else None)
 
 
-def _params(rate: float) -> dict[str, Any]:
-    return {"rate": float(rate), "minutes_per_line": rules.MINUTES_PER_LINE}
-
-
 def _round(value: Any, digits: int = 2) -> float:
     return round(float(value or 0), digits) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
-def _figures(row: dict) -> dict[str, Any]:
-    ai, human = _round(row["ai_cost"]), _round(row["human_cost"])
+def _human_cost(row: dict, rate: float) -> float:
+    """The stored human costs plus the unpriced minutes at the rate (sums of done_task_figures)."""
+    return float(row["human_cost"] or 0) + rules.price(float(row["unpriced_minutes"] or 0), rate)
+
+
+def _figures(row: dict, rate: float) -> dict[str, Any]:
+    ai, human = _round(row["ai_cost"]), _round(_human_cost(row, rate))
     return {"tasks": int(row["tasks"]), "lines": int(row["lines"] or 0), "aiCost": ai, "humanCost": human,
             "savings": _round(human - ai)}
 
 
 async def summary(db: Database, rate: float) -> dict[str, Any]:
-    row = await db.one("costs.summary", **_params(rate))
-    ai, human = _round(row["ai_cost"]), _round(row["human_cost"])
+    row = await db.one("costs.summary")
+    ai, human = _round(row["ai_cost"]), _round(_human_cost(row, rate))
     runtime_ms = int(row["runtime_ms"] or 0)
     human_minutes = float(row["human_minutes"] or 0)
     return {
@@ -57,33 +59,34 @@ def _by_savings(items: list[dict], key: str) -> list[dict]:
 
 
 async def by_agent(db: Database, rate: float) -> list[dict[str, Any]]:
-    rows = await db.all("costs.by_agent", **_params(rate))
-    return _by_savings([{"agentId": row["agent_id"], **_figures(row)} for row in rows], "agentId")
+    rows = await db.all("costs.by_agent")
+    return _by_savings([{"agentId": row["agent_id"], **_figures(row, rate)} for row in rows], "agentId")
 
 
 async def by_project(db: Database, rate: float) -> list[dict[str, Any]]:
-    rows = await db.all("costs.by_project", **_params(rate))
-    return _by_savings([{"projectId": row["project_id"], "projectName": row["project_name"], **_figures(row)}
+    rows = await db.all("costs.by_project")
+    return _by_savings([{"projectId": row["project_id"], "projectName": row["project_name"], **_figures(row, rate)}
                         for row in rows], "projectId")
 
 
 async def over_time(db: Database, rate: float, span: Range) -> list[dict[str, Any]]:
     """One point per bucket of the range, empty buckets included (zeros), oldest first."""
     start, end = span.bounds
-    totals = {bucket: {"tasks": 0, "lines": 0, "ai_cost": 0.0, "human_cost": 0.0} for bucket in span.buckets()}
-    for row in await db.all("costs.by_day", start=start, end=end, **_params(rate)):
+    totals = {bucket: {"tasks": 0, "lines": 0, "ai_cost": 0.0, "human_cost": 0.0, "unpriced_minutes": 0.0}
+              for bucket in span.buckets()}
+    for row in await db.all("costs.by_day", start=start, end=end):
         bucket = totals[span.bucket_of(row["day"])]
-        bucket["tasks"] += int(row["tasks"])
-        bucket["lines"] += int(row["lines"] or 0)
-        bucket["ai_cost"] += float(row["ai_cost"] or 0)
-        bucket["human_cost"] += float(row["human_cost"] or 0)
-    return [{"date": bucket, **_figures(values)} for bucket, values in totals.items()]
+        for key in bucket:
+            bucket[key] += float(row[key] or 0)
+    return [{"date": bucket, **_figures(values, rate)} for bucket, values in totals.items()]
 
 
 async def recent(db: Database, rate: float, limit: int) -> list[dict[str, Any]]:
     """The latest done tasks (rows with the effective, backfilled human figures and savings)."""
-    rows = await db.all("costs.recent", limit=limit, **_params(rate))
+    rows = await db.all("costs.recent", limit=limit)
     for row in rows:
+        if row["unpriced_minutes"] is not None:
+            row["human_cost"] = rules.price(float(row["unpriced_minutes"]), rate)
         row["human_cost"] = _round(row["human_cost"]) if row["human_cost"] is not None else None
         row["human_minutes"] = _round(row["human_minutes"]) if row["human_minutes"] is not None else None
         row["lines"] = int(row["lines"] or 0)

@@ -37,26 +37,46 @@ def review_gate(notes: str | None, commit_hash: str | None) -> str | None:
     return found
 
 
+def lines_changed(task: dict) -> int:
+    """Lines added + removed (a missing one counts as 0); the total only when neither is known."""
+    added, removed = task.get("lines_added"), task.get("lines_removed")
+    if added is None and removed is None:
+        return task.get("lines_total") or 0
+    return (added or 0) + (removed or 0)
+
+
+def estimated_minutes(task: dict) -> float | None:
+    """Human minutes for a task without a stored estimate: lines × 3, else ceil(runtime seconds × 10 / 60)."""
+    lines, runtime = lines_changed(task), task.get("runtime")
+    if lines > 0:
+        return float(lines * MINUTES_PER_LINE)
+    if runtime is not None and runtime > 0:
+        return float(math.ceil(runtime * AI_SPEEDUP / 60_000))  # runtime in ms; SQL: (runtime + 5999) / 6000
+    return None
+
+
+def price(minutes: float, hourly_rate: float) -> float:
+    """Human minutes priced at the hourly rate (USD, not rounded)."""
+    return minutes / 60 * hourly_rate
+
+
 def human_equivalent(task: dict, hourly_rate: float) -> tuple[float | None, float | None]:
     """(estimated human minutes, human cost) for a task entering done, unless it already has them.
 
-    Lines changed × 3 minutes; failing that, 10× the agent's runtime; priced at the hourly rate.
+    The one rule of a done task's figures, also written as the view done_task_figures (migration 0010),
+    which the Costs page, the costs API and the project rollups read (keep the two the same):
+    a stored human cost wins and nothing is estimated (as in the original); otherwise the stored minutes, or
+    else the estimate (`estimated_minutes`), priced at the hourly rate and rounded to cents.
     """
     minutes = task.get("estimated_human_minutes")
     cost = task.get("human_cost")
     if cost is not None:
         return minutes, cost
     if minutes is None:
-        lines = task.get("lines_total")
-        if lines is None and (task.get("lines_added") is not None or task.get("lines_removed") is not None):
-            lines = (task.get("lines_added") or 0) + (task.get("lines_removed") or 0)
-        if lines:
-            minutes = float(lines * MINUTES_PER_LINE)
-        elif task.get("runtime"):
-            minutes = float(math.ceil(task["runtime"] / 1000 * AI_SPEEDUP / 60))
+        minutes = estimated_minutes(task)
     if minutes is None:
         return None, None
-    return minutes, round(minutes / 60 * hourly_rate, 2)
+    return minutes, round(price(minutes, hourly_rate), 2)
 
 
 def hourly_rate(setting: str | None) -> float:
