@@ -1,16 +1,21 @@
-"""The `clawtrol` command: serve, db upgrade (more subcommands join as areas land)."""
+"""The `clawtrol` command: serve, db upgrade, token create, import-sqlite.
+
+Each command loads the configuration it uses: `serve` all of it, the others only where the data is
+(config.load_database_config), so they run in production without the app's sign-in settings."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import logging
 import os
 import sys
+from collections.abc import AsyncIterator
 
 from . import __version__, logs
-from .config import ConfigError, Config, load_config
+from .config import Config, ConfigError, DatabaseConfig, load_config, load_database_config
 from .db import Database, DatabaseUnavailable
 from .db import migrations
 from .paths import SQL_MIGRATIONS
@@ -18,18 +23,25 @@ from .paths import SQL_MIGRATIONS
 log = logging.getLogger("clawtrol")
 
 
-async def _upgrade(config: Config) -> list[migrations.Migration]:
+@contextlib.asynccontextmanager
+async def connected(config: DatabaseConfig) -> AsyncIterator[Database]:
+    """The configured database, connected for the block (a SQLite file's data directory is created first)."""
     if config.is_sqlite:
         config.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database.open(config.database_url)
     await db.connect()
     try:
-        return await migrations.upgrade(db, SQL_MIGRATIONS)
+        yield db
     finally:
         await db.disconnect()
 
 
-def cmd_db_upgrade(config: Config, args: argparse.Namespace) -> int:
+async def _upgrade(config: DatabaseConfig) -> list[migrations.Migration]:
+    async with connected(config) as db:
+        return await migrations.upgrade(db, SQL_MIGRATIONS)
+
+
+def cmd_db_upgrade(config: DatabaseConfig, args: argparse.Namespace) -> int:
     applied = asyncio.run(_upgrade(config))
     for migration in applied:
         print(f"applied {migration.version:04d}_{migration.name}")
@@ -75,20 +87,17 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     return run(hyper)
 
 
-async def _create_token(config: Config, name: str, role: str, expires_in_days: int | None) -> tuple[dict, str]:
+async def _create_token(config: DatabaseConfig, name: str, role: str,
+                        expires_in_days: int | None) -> tuple[dict, str]:
     from .audit import Actor
     from .auth import tokens
 
-    db = Database.open(config.database_url)
-    await db.connect()
-    try:
+    async with connected(config) as db:
         actor = Actor(kind="system", label=f"cli:{getpass.getuser()}")
         return await tokens.create(db, actor, *tokens.validate(name, role, expires_in_days))
-    finally:
-        await db.disconnect()
 
 
-def cmd_token_create(config: Config, args: argparse.Namespace) -> int:
+def cmd_token_create(config: DatabaseConfig, args: argparse.Namespace) -> int:
     from .errors import ApiError
 
     try:
@@ -102,14 +111,26 @@ def cmd_token_create(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_import_sqlite(config: Config, args: argparse.Namespace) -> int:
+async def _import(config: DatabaseConfig, path: str) -> None:
     from . import importer
 
+    source, plan = importer.prepare(path)  # a bad source is refused before the target is touched
     try:
-        return asyncio.run(importer.run(config, args.path))
-    except importer.ImportFailed as error:
+        async with connected(config) as db:
+            await importer.import_source(db, source, plan, out=lambda line: print(line, flush=True))
+    finally:
+        source.close()
+
+
+def cmd_import_sqlite(config: DatabaseConfig, args: argparse.Namespace) -> int:
+    from .importer import ImportFailed
+
+    try:
+        asyncio.run(_import(config, args.path))
+    except ImportFailed as error:
         print(f"clawtrol: import failed: {error}", file=sys.stderr)
         return 2
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,12 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default $HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (default $PORT or 3001)")
     serve.add_argument("--workers", type=int, help="worker processes (default $CLAWTROL_WORKERS or 1)")
-    serve.set_defaults(handler=cmd_serve)
+    serve.set_defaults(handler=cmd_serve, load_config=load_config)
 
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_sub.add_parser("upgrade", help="apply pending schema migrations")
-    upgrade.set_defaults(handler=cmd_db_upgrade)
+    upgrade.set_defaults(handler=cmd_db_upgrade, load_config=load_database_config)
 
     token = sub.add_parser("token", help="API tokens for agents and scripts")
     token_sub = token.add_subparsers(dest="token_command", required=True)
@@ -134,11 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True, help="a label, e.g. ci-agent (the audit log shows it)")
     create.add_argument("--role", required=True, choices=("viewer", "member", "admin"))
     create.add_argument("--expires-days", type=int, help="days until it expires (default: never)")
-    create.set_defaults(handler=cmd_token_create)
+    create.set_defaults(handler=cmd_token_create, load_config=load_database_config)
 
     import_sqlite = sub.add_parser("import-sqlite", help="copy a SQLite database (ours or the original's) in")
     import_sqlite.add_argument("path", metavar="PATH", help="the SQLite file, e.g. ~/.openclaw/mission-clawtrol.db")
-    import_sqlite.set_defaults(handler=cmd_import_sqlite)
+    import_sqlite.set_defaults(handler=cmd_import_sqlite, load_config=load_database_config)
     return parser
 
 
@@ -150,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None:
             os.environ[name] = str(value)
     try:
-        config = load_config()
+        config = args.load_config()
     except ConfigError as error:
         for problem in error.problems:
             print(f"clawtrol: configuration error: {problem}", file=sys.stderr)

@@ -714,20 +714,3 @@ async def import_sqlite(db: Database, path: str, out: Callable[[str], None] = pr
     finally:
         source.close()
 
-
-async def run(config: Any, path: str) -> int:
-    """The CLI's entry: check the source first (a bad one never touches the target), then open the
-    configured database and import."""
-    source, plan = prepare(path)
-    try:
-        if config.is_sqlite:
-            config.data_dir.mkdir(parents=True, exist_ok=True)
-        db = Database.open(config.database_url)
-        await db.connect()
-        try:
-            await import_source(db, source, plan, out=lambda line: print(line, flush=True))
-        finally:
-            await db.disconnect()
-    finally:
-        source.close()
-    return 0

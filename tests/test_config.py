@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import pytest
 
-from clawtrol.config import ConfigError, load_config
+from clawtrol.config import ConfigError, load_config, load_database_config
 
 from .conftest import make_environ
 from .helpers import run_cli
 
 
-def problems(environ: dict[str, str]) -> list[str]:
+def problems_of(load, environ: dict[str, str]) -> list[str]:
     with pytest.raises(ConfigError) as caught:
-        load_config(environ, env_file=None)
+        load(environ, env_file=None)
     return caught.value.problems
+
+
+def problems(environ: dict[str, str]) -> list[str]:
+    return problems_of(load_config, environ)
+
+
+def names(reported: list[str]) -> list[str]:
+    return [line.split(":", 1)[0] for line in reported]
 
 
 def test_production_defaults_are_valid(tmp_path):
@@ -38,8 +46,7 @@ def test_every_problem_is_reported_at_once(tmp_path):
     environ = make_environ("mysql://x", tmp_path, SESSION_SECRET="short", PORT="http", GITHUB_CLIENT_ID="",
                            GATEWAY_URL="http://gw", CLAWTROL_WORKERS="2")
     reported = problems(environ)
-    names = [line.split(":", 1)[0] for line in reported]
-    assert names == ["DATABASE_URL", "PORT", "SESSION_SECRET", "GITHUB_CLIENT_ID", "GATEWAY_URL"]
+    assert names(reported) == ["DATABASE_URL", "PORT", "SESSION_SECRET", "GITHUB_CLIENT_ID", "GATEWAY_URL"]
     assert "at least 32 characters" in reported[2]
 
 
@@ -69,13 +76,29 @@ def test_dotenv_file_is_read_and_environment_wins(tmp_path):
     assert config.port == 4200 and config.allowed_org == "acme"
 
 
-@pytest.mark.parametrize("overrides, expected", [
-    ({"DATABASE_URL": "mongodb://localhost/x"}, "DATABASE_URL: unsupported or malformed URL"),
-    ({"SESSION_SECRET": "too-short"}, "SESSION_SECRET: must be at least 32 characters"),
+def test_the_maintenance_commands_read_only_where_the_data_is(tmp_path):
+    environ = {"DATABASE_URL": "sqlite:///store.db", "CLAWTROL_DATA_DIR": str(tmp_path), "PORT": "http",
+               "GITHUB_CLIENT_ID": "", "SESSION_SECRET": "short"}
+    config = load_database_config(environ, env_file=None)
+    assert config.is_sqlite and config.database_url == "sqlite:///store.db" and config.data_dir == tmp_path
+    assert config.log_level == "INFO"
+    [problem] = problems_of(load_database_config, {**environ, "DATABASE_URL": "mysql://x/y"})
+    assert problem.startswith("DATABASE_URL: ")
+    assert names(problems({**environ, "CLAWTROL_ENV": "development"})) == ["PORT", "SESSION_SECRET"]
+
+
+def test_development_maintenance_commands_write_no_session_secret(tmp_path):
+    load_database_config({"CLAWTROL_ENV": "development", "CLAWTROL_DATA_DIR": str(tmp_path)}, env_file=None)
+    assert not (tmp_path / ".session_secret").exists()
+
+
+@pytest.mark.parametrize("command, overrides, expected", [
+    (("db", "upgrade"), {"DATABASE_URL": "mongodb://localhost/x"}, "DATABASE_URL: unsupported or malformed URL"),
+    (("serve",), {"SESSION_SECRET": "too-short"}, "SESSION_SECRET: must be at least 32 characters"),
 ])
-def test_cli_exits_non_zero_with_a_clear_message(tmp_path, overrides, expected):
+def test_cli_exits_non_zero_with_a_clear_message(tmp_path, command, overrides, expected):
     environ = {**make_environ("", tmp_path), **overrides}
-    result = run_cli("db", "upgrade", environ=environ)
+    result = run_cli(*command, environ=environ)
     assert result.returncode == 2
     assert f"clawtrol: configuration error: {expected}" in result.stderr
     assert "Traceback" not in result.stderr
