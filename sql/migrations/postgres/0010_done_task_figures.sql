@@ -32,3 +32,7 @@ FROM (
         WHERE status = 'done'
     ) AS counted
 ) AS estimated;
+
+-- On SQLite, 0009 rebuilt the approvals table (to change its primary key) and lost the index 0002 made for
+-- the expiry sweep (sql/queries/approvals.sql); PostgreSQL kept it. Restore it (a no-op on PostgreSQL).
+CREATE INDEX IF NOT EXISTS idx_approvals_expiry ON approvals (status, expires_at);
