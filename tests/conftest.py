@@ -9,9 +9,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -72,29 +74,36 @@ def template_database(tmp_path_factory) -> str:
     asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@contextlib.asynccontextmanager
+async def new_database(directory: Path, template: str | None = None, *, prefix: str = "clawtrol_t",
+                       file_name: str = "clawtrol.db") -> AsyncIterator[str]:
+    """The URL of a database of its own, empty or a copy of `template` (template_database): a SQLite file in
+    `directory`, or a PostgreSQL database named `prefix`_..., dropped afterwards."""
+    if BACKEND == "sqlite":
+        target = directory / file_name
+        if template:
+            shutil.copyfile(template, target)
+        yield f"sqlite:///{target}"
+        return
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    await pg_admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    try:
+        yield pg_url(name)
+    finally:
+        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
 async def empty_database_url(tmp_path) -> str:
     """A database with no tables at all (for migration tests)."""
-    if BACKEND == "sqlite":
-        yield f"sqlite:///{tmp_path / 'empty.db'}"
-        return
-    name = f"clawtrol_t_{uuid.uuid4().hex[:12]}"
-    await pg_admin(f'CREATE DATABASE "{name}"')
-    yield pg_url(name)
-    await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with new_database(tmp_path, file_name="empty.db") as url:
+        yield url
 
 
 @pytest.fixture
 async def database_url(template_database, tmp_path) -> str:
-    if BACKEND == "sqlite":
-        target = tmp_path / "clawtrol.db"
-        shutil.copyfile(template_database, target)
-        yield f"sqlite:///{target}"
-        return
-    name = f"clawtrol_t_{uuid.uuid4().hex[:12]}"
-    await pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-    yield pg_url(name)
-    await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with new_database(tmp_path, template_database) as url:
+        yield url
 
 
 def make_environ(database_url: str, data_dir: Path, **overrides: str) -> dict[str, str]:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,10 +21,15 @@ def run_cli(*args: str, environ: dict[str, str], timeout: float = 60) -> subproc
                           timeout=timeout, cwd=environ.get("CLAWTROL_DATA_DIR", PROJECT_ROOT))
 
 
-def start_cli(*args: str, environ: dict[str, str], cwd: Path) -> subprocess.Popen:
+def start_cli(*args: str, environ: dict[str, str], cwd: Path, log: IO | None = None) -> subprocess.Popen:
+    """Start `python -m clawtrol ARGS` with exactly `environ` (plus PATH) in `cwd`. Its stdout and stderr are
+    pipes, or both go to the file `log` (a server nobody reads from would stall on a full pipe)."""
     env = {"PATH": os.environ.get("PATH", ""), **environ}
-    return subprocess.Popen([sys.executable, "-m", "clawtrol", *args], env=env, cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [sys.executable, "-m", "clawtrol", *args]
+    if log is not None:
+        return subprocess.Popen(command, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT)
+    return subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def free_port() -> int:

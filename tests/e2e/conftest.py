@@ -21,12 +21,10 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,10 +34,10 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
-from ..conftest import BACKEND, make_environ, pg_admin, pg_url
+from ..conftest import make_environ, new_database
 from ..fake_gateway import FakeGateway
 from ..fake_github import FakeGitHubState, run_fake_github_in_thread
-from ..helpers import PROJECT_ROOT, free_port
+from ..helpers import PROJECT_ROOT, free_port, start_cli
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-headless-shell")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -118,15 +116,9 @@ def fake_gateway() -> Iterator[ThreadedGateway]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def e2e_database_url(tmp_path_factory) -> str:
-    """An empty database for the server to migrate: a SQLite file, or a new PostgreSQL database when
-    TEST_DATABASE_URL is set (dropped afterwards)."""
-    if BACKEND == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('e2e-db') / 'clawtrol.db'}"
-        return
-    name = f"clawtrol_e2e_{uuid.uuid4().hex[:12]}"
-    await pg_admin(f'CREATE DATABASE "{name}"')
-    yield pg_url(name)
-    await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """An empty database for the server to migrate (the root conftest's new_database, for the module)."""
+    async with new_database(tmp_path_factory.mktemp("e2e-db"), prefix="clawtrol_e2e") as url:
+        yield url
 
 
 @dataclass
@@ -181,9 +173,7 @@ def server(e2e_database_url, fake_github, fake_gateway, tmp_path_factory) -> Ser
                            DEFAULT_ROLE="member")  # the stories' team: people who sign up are members
     info = Server(base_url=base_url, github=fake_github, log_path=workdir / "server.log")
     with open(info.log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "clawtrol", "serve"],
-                                   env={"PATH": os.environ.get("PATH", ""), **environ}, cwd=workdir,
-                                   stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        process = start_cli("serve", environ=environ, cwd=workdir, log=log)
     try:
         _wait_until_healthy(base_url, process, info)
         yield info
