@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import time
 from pathlib import Path
 
-from quart import Quart, g, url_for
+from quart import Quart, g, request, url_for
 
 from . import __version__, audit, errors, formatting, payload, proxy, security
 from .agents.health import HealthTracker
@@ -17,15 +16,18 @@ from .approvals.sync import ApprovalSync
 from .auth import guard
 from .auth.activity import Activity
 from .auth.token_cache import TokenCache
-from .blueprints import AREAS, NAVIGATION
+from .blueprints import BLUEPRINTS, NAVIGATION
 from .config import Config, load_config
-from .db import Database, DatabaseUnavailable, QueryCatalog
+from .db import Database, DatabaseUnavailable
+from .domain_events import DomainEvents
 from .gateway.identity import KEY_FILE_NAME
 from .gateways import bootstrap
 from .gateways.registry import CHANGED_EVENT, GatewayRegistry
 from .gateways.secrets import TokenBox
 from .live import Hub
-from .paths import SQL_QUERIES, STATIC, TEMPLATES
+from .paths import STATIC, TEMPLATES
+from .services import EXTENSION, Services
+from .settings import THEME_COOKIE, page_theme
 from .signed_session import SignedSessionInterface
 from .templating import App
 from .webhooks import outbox as webhook_outbox
@@ -50,33 +52,31 @@ def create_app(config: Config | None = None) -> Quart:
     app.session_interface = SignedSessionInterface()
     app.json.sort_keys = False
 
-    db = Database(config.database_url, QueryCatalog.load(SQL_QUERIES, "sqlite" if config.is_sqlite else "postgres"))
-    app.extensions["db"] = db
-    hub = app.extensions["hub"] = Hub(db, config.database_url)
-    box = app.extensions["gateway_tokens"] = TokenBox(config.session_secret)
-    gateways = app.extensions["gateways"] = GatewayRegistry(db, box, Path(config.data_dir) / KEY_FILE_NAME)
+    db = Database.open(config.database_url)
+    hub = Hub(db, config.database_url)
+    box = TokenBox(config.session_secret)
+    gateways = GatewayRegistry(db, box, Path(config.data_dir) / KEY_FILE_NAME)
     hub.on_event(CHANGED_EVENT, gateways.changed)  # a record changed in any process: reconnect accordingly
-    approvals = app.extensions["approvals"] = ApprovalSync(db, hub, gateways)
-    usage = app.extensions["usage"] = UsagePuller(db, hub, gateways)
-    health = app.extensions["agent_health"] = HealthTracker(config.stall_minutes, connected=gateways.is_connected)
-    health_poller = app.extensions["agent_health_poller"] = HealthPoller(db, hub, gateways, health)
+    events = DomainEvents()
+    health = HealthTracker(config.stall_minutes, connected=gateways.is_connected)
+    services = app.extensions[EXTENSION] = Services(
+        config=config, db=db, hub=hub, events=events, gateway_tokens=box, gateways=gateways,
+        approvals=ApprovalSync(db, hub, gateways), usage=UsagePuller(db, hub, events, gateways),
+        agent_health=health, agent_health_poller=HealthPoller(db, hub, gateways, health),
+        activity=Activity(db), webhook_sender=WebhookSender(db, config.public_url), token_cache=TokenCache(),
+        started_at=time.monotonic())
     app.add_template_global(health.session_state, "session_health")  # a dict lookup per board card
-    activity = app.extensions["activity"] = Activity(db)
-    webhooks = app.extensions["webhook_sender"] = WebhookSender(db, config.public_url)
     audit.watch(webhook_outbox.from_audit)  # audited changes queue their webhook deliveries
-    token_cache = app.extensions["token_cache"] = TokenCache()
-    hub.on_revocation(token_cache.clear)
-    app.extensions["started_at"] = time.monotonic()
+    hub.on_revocation(services.token_cache.clear)
+    workers = (services.approvals, services.usage, services.agent_health_poller, services.activity,
+               services.webhook_sender)
 
     @app.before_serving
     async def open_database() -> None:
         await db.connect()
         await hub.start()
-        await approvals.start()
-        await usage.start()
-        await health_poller.start()
-        await activity.start()
-        await webhooks.start()
+        for worker in workers:
+            await worker.start()
         with contextlib.suppress(DatabaseUnavailable):  # the database may be down at start; the app degrades
             await bootstrap.default_from_environment(db, box, config.gateway_url, config.gateway_token)
         await gateways.start()  # each connects in the background; the app works (degraded) while one is down
@@ -84,11 +84,9 @@ def create_app(config: Config | None = None) -> Quart:
     @app.after_serving
     async def close_database() -> None:
         await gateways.stop()
-        await approvals.stop()
-        await usage.stop()
-        await health_poller.stop()
-        await activity.stop()  # the last token and session use times
-        await webhooks.stop()
+        for worker in workers:  # Activity writes the last token and session use times
+            await worker.stop()
+        await events.drain()
         await hub.stop()  # release the LISTEN connection first, or shutdown waits on it
         await db.disconnect()
 
@@ -115,7 +113,7 @@ def create_app(config: Config | None = None) -> Quart:
                     pass  # the server closed it (restart, failover): the pool replaces it; the answer stands
 
     async def header_pending() -> int | None:
-        from .approvals.service import pending_count
+        from .approvals.gate import pending_count
 
         try:
             return await pending_count(db)
@@ -124,9 +122,8 @@ def create_app(config: Config | None = None) -> Quart:
 
     @app.context_processor
     async def layout_context() -> dict:
-        from .blueprints.settings import page_theme
-
-        context = {"app_version": __version__, "nav_items": _nav_items(app), "theme": await page_theme()}
+        theme = await page_theme(db, request.cookies.get(THEME_COOKIE))
+        context = {"app_version": __version__, "nav_items": _nav_items(app), "theme": theme}
         if g.get("principal") is not None and not g.get("database_unavailable"):
             # called (and awaited) by the page layout only, so fragments don't pay for the query
             context["header_pending_approvals"] = header_pending
@@ -139,8 +136,8 @@ def create_app(config: Config | None = None) -> Quart:
     payload.install(app)
     proxy.install(app)  # the real client behind TRUSTED_PROXIES (wraps app.asgi_app)
 
-    for area in AREAS:
-        app.register_blueprint(importlib.import_module(f".blueprints.{area}", __package__).blueprint)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
     return app
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 import time
 
-from quart import current_app
 
 from . import __version__
 from .clock import now_iso
-from .db import current_db
+from .services import current_db, services
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +28,7 @@ async def check() -> dict:
         db_report["connected"] = True
     except Exception as exc:  # any failure means "unhealthy", reported rather than raised
         log.warning("health check: database unreachable: %s", exc)
-    registry = current_app.extensions["gateways"]
+    registry = services().gateways
     if not db_report["connected"]:
         status = "unhealthy"
     elif db_report["responseMs"] > SLOW_DATABASE_MS or not registry.connected:
@@ -42,6 +41,6 @@ async def check() -> dict:
         "gateway": gateway_aggregate(registry),
         "gateways": [{"id": c.id, "name": c.name, "connected": c.connected} for c in registry.connections()],
         "version": __version__,
-        "uptime": round(time.monotonic() - current_app.extensions["started_at"], 1),
+        "uptime": round(time.monotonic() - services().started_at, 1),
         "timestamp": now_iso(),
     }

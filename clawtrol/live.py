@@ -27,6 +27,7 @@ from . import background
 from .auth.principal import UserOrToken
 from .clock import now_iso
 from .db import Database
+from .services import current_hub
 
 log = logging.getLogger(__name__)
 
@@ -289,12 +290,6 @@ class Hub:
                         await asyncio.wait_for(conn.close(), 2)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
-
-
-def current_hub() -> Hub:
-    from quart import current_app
-
-    return current_app.extensions["hub"]
 
 
 async def revoke_access(reason: str, *, user_id: str | None = None, token_id: str | None = None,

@@ -7,8 +7,9 @@ from typing import Callable
 
 from . import audit
 from .activity import feed
+from .agents import records
 from .agents.health import HealthTracker
-from .approvals.service import pending_count
+from .approvals.gate import pending_count
 from .costs import report
 from .clock import iso, now_iso, utcnow
 from .db import Database
@@ -58,7 +59,7 @@ async def build(db: Database, health: HealthTracker | None = None,
 
 def _gateway_names() -> Callable[[str], str | None]:
     try:
-        from .gateways.registry import current_registry
+        from .services import current_registry
 
         return current_registry().name
     except (RuntimeError, KeyError):  # outside the app
@@ -67,7 +68,7 @@ def _gateway_names() -> Callable[[str], str | None]:
 
 def _several_gateways() -> bool:
     try:
-        from .gateways.registry import current_registry
+        from .services import current_registry
 
         return len(current_registry().connections()) > 1
     except (RuntimeError, KeyError):
@@ -83,8 +84,8 @@ async def stalled_sessions(db: Database, health: HealthTracker,
     tasks: dict[tuple[str, str], dict] = {}
     for gateway_id in {session["gatewayId"] for session in stalled}:
         keys = [session["sessionKey"] for session in stalled if session["gatewayId"] == gateway_id]
-        for row in await db.all("agents.tasks_for_sessions", gateway_id=gateway_id, keys=keys):
-            tasks[(gateway_id, row["session_key"])] = row
+        for key, row in (await records.tasks_for_sessions(db, gateway_id, keys)).items():
+            tasks[(gateway_id, key)] = row
     return [{**session, "gatewayName": names(session["gatewayId"]),
              "task": tasks.get((session["gatewayId"], session["sessionKey"]))} for session in stalled]
 

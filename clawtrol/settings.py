@@ -15,6 +15,8 @@ from .db import Database
 from .errors import ApiError, InvalidInput
 
 CACHE_SECONDS = 5.0
+THEME_COOKIE = "clawtrol_theme"  # a person's own light/dark choice
+THEMES = ("auto", "light", "dark")
 
 
 @dataclass(frozen=True)
@@ -106,3 +108,19 @@ async def update(db: Database, actor: Actor, changes: dict[str, Any]) -> dict[st
         if changed:
             await record(db, actor, "settings.changed", "settings", None, {"changes": changed})
     return await load(db)
+
+
+def parse_theme(value: object) -> str:
+    if value not in THEMES:
+        raise InvalidInput(f"theme: must be one of {', '.join(THEMES)}", field="theme")
+    return str(value)
+
+
+async def page_theme(db: Database, chosen: str | None) -> str:
+    """The theme for a page: the person's choice (their cookie), else the team default."""
+    if chosen in THEMES:
+        return chosen
+    try:
+        return (await cached(db))["theme"]
+    except Exception:  # error pages render even when the database is down
+        return "auto"

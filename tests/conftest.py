@@ -30,6 +30,7 @@ from clawtrol.config import Config, load_config
 from clawtrol.db import Database, QueryCatalog
 from clawtrol.db.migrations import upgrade
 from clawtrol.paths import SQL_MIGRATIONS, SQL_QUERIES
+from clawtrol.services import services_of
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 BACKEND = "postgres" if TEST_DATABASE_URL else "sqlite"
@@ -142,7 +143,7 @@ def client(app):
 
 @pytest.fixture
 def db(app) -> Database:
-    return app.extensions["db"]
+    return services_of(app).db
 
 
 # --- every named query must be executed by the suite on each backend -----------------------------
@@ -227,7 +228,7 @@ _github_ids = iter(range(7_000_000, 8_000_000))
 
 async def sign_in_as(app, login: str, role: str | None = None) -> Browser:
     """Create (or reuse) a GitHub-style user with `role` and open a browser session for them."""
-    db = app.extensions["db"]
+    db = services_of(app).db
     user = next((u for u in await db.all("users.list") if u["login"] == login), None)
     github_id = user["github_id"] if user else next(_github_ids)
     user, raw = await users.sign_in(db, users.Identity(login=login, github_id=github_id, name=login.title()),
@@ -260,7 +261,7 @@ async def api_token(app, admin):
     """Factory: a bearer token with the given role, created as an admin would."""
     async def create(role: str = "member", name: str | None = None) -> str:
         actor = Actor(kind="user", label=admin.user["login"], user_id=admin.user["id"])
-        _, raw = await tokens.create(app.extensions["db"], actor, name or f"{role}-agent", role, None)
+        _, raw = await tokens.create(services_of(app).db, actor, name or f"{role}-agent", role, None)
         return raw
     return create
 

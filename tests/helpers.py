@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from clawtrol.services import services_of
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -66,6 +68,6 @@ def serving(count: int, environ: dict[str, str], cwd: Path) -> Iterator[list[int
 
 def default_gateway(app):
     """The client of the gateway GATEWAY_URL became at start (the record 'default', clawtrol/gateways/bootstrap.py)."""
-    connection = app.extensions["gateways"].get("default")
+    connection = services_of(app).gateways.get("default")
     assert connection is not None and connection.client is not None, "no 'default' gateway connection"
     return connection.client

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from clawtrol import audit
+from clawtrol.services import services_of
 
 from .conftest import Agent
 
@@ -20,7 +21,7 @@ async def next_of_type(queue: asyncio.Queue, type_: str, timeout: float = 5.0) -
 
 
 async def test_a_posted_event_is_stored_audited_and_broadcast(app, db, member):
-    queue = app.extensions["hub"].subscribe()
+    queue = services_of(app).hub.subscribe()
     try:
         response = await member.post("/api/activity", json={
             "type": "status", "severity": "success", "agent": "senior-dev", "message": "Deployed to staging",
@@ -30,7 +31,7 @@ async def test_a_posted_event_is_stored_audited_and_broadcast(app, db, member):
         event = await response.get_json()
         live = await next_of_type(queue, "activity")
     finally:
-        app.extensions["hub"].unsubscribe(queue)
+        services_of(app).hub.unsubscribe(queue)
     assert event["id"] and event["timestamp"].endswith("Z")
     assert {k: event[k] for k in ("type", "severity", "agent", "message", "project", "model", "sessionKey", "from",
                                   "to")} == {
@@ -116,12 +117,12 @@ async def test_the_overview_shows_posted_events_beside_the_audit_trail(admin, me
 
 async def test_a_large_event_is_broadcast_cut_short_and_stored_whole(app, admin):
     big = {"type": "file", "message": "é" * 5000, "details": {"diff": "+" * 9000}}
-    queue = app.extensions["hub"].subscribe()
+    queue = services_of(app).hub.subscribe()
     try:
         event = await (await admin.post("/api/activity", json=big)).get_json()
         live = await next_of_type(queue, "activity")  # on PostgreSQL it crossed NOTIFY's 8000-byte limit
     finally:
-        app.extensions["hub"].unsubscribe(queue)
+        services_of(app).hub.unsubscribe(queue)
     assert live["payload"]["id"] == event["id"] and live["payload"]["truncated"] is True
     assert live["payload"]["details"] is None and live["payload"]["message"] == "é" * 300
     [stored] = (await (await admin.get("/api/activity")).get_json())["events"]

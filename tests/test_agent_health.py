@@ -14,6 +14,7 @@ from clawtrol.agents.health import HealthTracker
 from clawtrol.agents.health_poller import HealthPoller
 from clawtrol.config import ConfigError, load_config
 from clawtrol.webhooks import signing
+from clawtrol.services import services_of
 
 from .helpers import default_gateway
 from .conftest import make_environ
@@ -140,14 +141,14 @@ def test_the_stall_threshold_setting():
 
 def _clocked(app) -> Clock:
     clock = Clock()
-    app.extensions["agent_health"].clock = clock
+    services_of(app).agent_health.clock = clock
     return clock
 
 
 async def test_a_stall_is_announced_once_and_shown_everywhere(connected, fake, db, admin):
     clock = _clocked(connected)
-    poller: HealthPoller = connected.extensions["agent_health_poller"]
-    hub = connected.extensions["hub"]
+    poller: HealthPoller = services_of(connected).agent_health_poller
+    hub = services_of(connected).hub
     events = hub.subscribe()
     fake.add_session("agent:main:work", label="Fix login", hasActiveRun=True, status="running", updatedAt=T0)
     fake.add_session("agent:main:main", updatedAt=T0 - 5 * MINUTE)
@@ -206,9 +207,9 @@ async def test_only_one_process_announces_a_stall(connected, fake, db):
     """Several app processes (PostgreSQL) each track the gateway; the conditional insert picks one announcer,
     and an app restart (a fresh tracker) does not announce the same stall again."""
     clock = _clocked(connected)
-    hub, registry = connected.extensions["hub"], connected.extensions["gateways"]
+    hub, registry = services_of(connected).hub, services_of(connected).gateways
     fake.add_session("agent:main:work", hasActiveRun=True, status="running", updatedAt=T0 - 5 * MINUTE)
-    pollers = [connected.extensions["agent_health_poller"]]
+    pollers = [services_of(connected).agent_health_poller]
     for _ in range(2):
         tracker = HealthTracker(1, clock=clock, connected=registry.is_connected)
         pollers.append(HealthPoller(db, hub, registry, tracker))
@@ -225,17 +226,17 @@ async def test_offline_when_the_gateway_disconnects(connected, fake, admin):
     fake.agents.append({"id": "ops", "identity": {"name": "Ops"}})
     fake.add_session("agent:main:work", hasActiveRun=True, status="running", updatedAt=T0)
     task = await (await admin.post("/api/tasks", json={"title": "Linked", "sessionKey": "agent:main:work"})).get_json()
-    await connected.extensions["agent_health_poller"].poll()
+    await services_of(connected).agent_health_poller.poll()
     await fake.drop()
     gateway = default_gateway(connected)
 
     async def disconnected():
         return not gateway.connected
     await eventually(disconnected)
-    tracker = connected.extensions["agent_health"]
+    tracker = services_of(connected).agent_health
     assert tracker.session_state("agent:main:work") == "offline"
     assert tracker.agent_states(GW) == {"main": "offline", "ops": "offline"}
-    assert await connected.extensions["agent_health_poller"].check() == []  # offline is no stall
+    assert await services_of(connected).agent_health_poller.check() == []  # offline is no stall
     await gateway.stop()  # no reconnect while the pages are read
     page = await (await admin.get("/agents")).get_data(as_text=True)
     assert "not connected" in page and "Ops" in page and page.count("badge-health-offline") == 2
@@ -248,13 +249,13 @@ async def test_error_after_a_failed_run_from_the_poll_and_from_events(connected,
     _clocked(connected)
     fake.add_session("agent:main:broken", status="failed", lastRunError="No route-compatible authentication source")
     fake.add_session("agent:main:live", hasActiveRun=True, status="running", updatedAt=T0)
-    await connected.extensions["agent_health_poller"].poll()
+    await services_of(connected).agent_health_poller.poll()
     sessions = {s["sessionKey"]: s for s in (await (await admin.get("/api/sessions/main")).get_json())["sessions"]}
     assert sessions["agent:main:broken"]["health"] == "error" and sessions["agent:main:live"]["health"] == "working"
 
     await fake.emit("chat", {"sessionKey": "agent:main:live", "runId": "r1", "state": "error",
                              "errorMessage": "provider refused"})
-    tracker = connected.extensions["agent_health"]
+    tracker = services_of(connected).agent_health
 
     async def failed():
         return tracker.session_state("agent:main:live") == "error"
@@ -264,7 +265,7 @@ async def test_error_after_a_failed_run_from_the_poll_and_from_events(connected,
 
 async def test_the_poller_polls_on_connect(connected, fake):
     """The background loop polls soon after the gateway connects (then at most every 30 s)."""
-    assert connected.extensions["agent_health_poller"].interval == 30
+    assert services_of(connected).agent_health_poller.interval == 30
 
     async def polled():
         return any(method == "sessions.list" for method, _ in fake.requests)
@@ -285,7 +286,7 @@ async def _drain(hub, queue) -> list[dict]:
 async def test_a_stall_queues_the_agent_stalled_webhook_once(connected, fake, db, admin):
     """A webhook subscribed to agent.stalled gets one delivery per quiet period, queued with the claim."""
     clock = _clocked(connected)
-    poller: HealthPoller = connected.extensions["agent_health_poller"]
+    poller: HealthPoller = services_of(connected).agent_health_poller
     created = await admin.post("/api/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["agent.stalled"]})
     assert created.status_code == 201, await created.get_data(as_text=True)
     webhook = await created.get_json()

@@ -7,6 +7,7 @@ import time
 from clawtrol import audit
 from clawtrol.agents.roster import status_for
 from clawtrol.agents.transcript import convert
+from clawtrol.services import services_of
 
 from .helpers import default_gateway
 from .conftest import Agent
@@ -169,7 +170,7 @@ async def test_usage_is_pulled_when_a_linked_task_reaches_done(connected, fake, 
         "title": "Reported", "sessionKey": "agent:main:r", "status": "review", "tokens": {"total": 10}, "cost": 0.01,
         "handoffNotes": "Files changed: a\nHow tested: b\nEdge cases: c\nRollback: d\nCommit hash: NO_COMMIT"})).get_json()
     assert (await admin.patch(f"/api/tasks/{reported['id']}", json={"status": "done"})).status_code == 200
-    assert not await connected.extensions["usage"].pull(reported["id"])  # reported usage is never overwritten
+    assert not await services_of(connected).usage.pull(reported["id"])  # reported usage is never overwritten
     after = await (await admin.get(f"/api/tasks/{reported['id']}")).get_json()
     assert after["tokens"]["total"] == 10 and after["cost"] == 0.01
 

@@ -13,6 +13,7 @@ from clawtrol.agents import associations
 from clawtrol.audit import Actor
 from clawtrol.config import load_config
 from clawtrol.gateways import service as gateways_service
+from clawtrol.services import services_of
 
 from .conftest import make_environ, sign_in_as
 from .fake_gateway import FakeGateway
@@ -43,10 +44,8 @@ async def gpu(connected, fake_b, admin) -> str:  # noqa: F811
     app = connected
     actor = Actor(kind="user", label=admin.user["login"], user_id=admin.user["id"])
     async with app.app_context():
-        row = await gateways_service.create(app.extensions["db"], app.extensions["hub"], app.extensions["gateways"],
-                                            app.extensions["gateway_tokens"], actor,
-                                            {"name": "gpu", "url": fake_b.url, "token": "gw-b"})
-    connection = app.extensions["gateways"].get(row["id"])
+        row = await gateways_service.create(services_of(app), actor, {"name": "gpu", "url": fake_b.url, "token": "gw-b"})
+    connection = services_of(app).gateways.get(row["id"])
     await connection.client.wait_connected(5)
     return row["id"]
 
@@ -186,8 +185,8 @@ async def test_a_start_on_one_gateway_grants_nothing_on_the_other(connected, fak
 
 async def test_health_per_gateway_and_a_stopped_gateway_is_offline_alone(connected, fake, fake_b, gpu, admin):
     clock = Clock()
-    connected.extensions["agent_health"].clock = clock
-    tracker, poller = connected.extensions["agent_health"], connected.extensions["agent_health_poller"]
+    services_of(connected).agent_health.clock = clock
+    tracker, poller = services_of(connected).agent_health, services_of(connected).agent_health_poller
     fake.add_session(SAME_KEY, hasActiveRun=True, status="running", updatedAt=T0)
     fake_b.add_session(SAME_KEY, status="failed", updatedAt=T0)
     fake_b.add_session("agent:builder:job", hasActiveRun=True, status="running", updatedAt=T0)
@@ -227,9 +226,9 @@ async def test_health_per_gateway_and_a_stopped_gateway_is_offline_alone(connect
 
 async def test_a_stall_on_one_gateway_is_that_gateways(connected, fake, fake_b, gpu, db, admin):
     clock = Clock()
-    connected.extensions["agent_health"].clock = clock
-    tracker, poller, hub = (connected.extensions["agent_health"], connected.extensions["agent_health_poller"],
-                            connected.extensions["hub"])
+    services_of(connected).agent_health.clock = clock
+    tracker, poller, hub = (services_of(connected).agent_health, services_of(connected).agent_health_poller,
+                            services_of(connected).hub)
     events = hub.subscribe()
     fake.add_session(SAME_KEY, hasActiveRun=True, status="running", updatedAt=T0)
     fake_b.add_session(SAME_KEY, label="GPU job", hasActiveRun=True, status="running", updatedAt=T0)

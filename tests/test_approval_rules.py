@@ -8,6 +8,7 @@ import json
 
 from clawtrol import audit
 from clawtrol.clock import now_iso
+from clawtrol.services import services_of
 
 from .helpers import default_gateway
 from .gateway_fixtures import config, connected, eventually, fake  # noqa: F401
@@ -287,7 +288,7 @@ async def test_a_rule_decides_what_a_resync_brings_after_a_reconnect(connected, 
     assert entry["details"]["ruleId"] == rule["id"]
     await fake.drop()  # the next resync leaves it alone
     await default_gateway(connected).wait_connected(5)
-    await connected.extensions["approvals"].resync("default")
+    await services_of(connected).approvals.resync("default")
     assert len(await entries(db, "approval.auto_resolved", entity_id=missed["id"])) == 1
 
 

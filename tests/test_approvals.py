@@ -8,6 +8,7 @@ import json
 
 from clawtrol.app import create_app
 from clawtrol.clock import now_iso
+from clawtrol.services import services_of
 
 from .helpers import default_gateway
 from .conftest import Agent
@@ -54,7 +55,7 @@ async def test_the_same_event_twice_stores_one_row_and_one_audit_entry(connected
     record = await fake.raise_approval("make deploy")
     await stored(db, record["id"])
     await fake.emit("exec.approval.requested", record)  # e.g. a second delivery
-    await connected.extensions["approvals"].resync("default")
+    await services_of(connected).approvals.resync("default")
     assert len(await audit_rows(db, "approval.requested", record["id"])) == 1
     assert await db.value("approvals.pending_count", now=now_iso()) == 1
 
@@ -67,7 +68,7 @@ async def test_two_app_processes_ingest_each_approval_once(connected, fake, db, 
         await stored(db, record["id"])
         await asyncio.sleep(0.3)  # let the second instance handle its copy of the event
         assert len(await audit_rows(db, "approval.requested", record["id"])) == 1
-        await connected.extensions["approvals"].expire_due()
+        await services_of(connected).approvals.expire_due()
 
 
 async def test_malformed_approval_events_are_ignored(connected, fake, db, admin):
@@ -111,10 +112,10 @@ async def test_expired_approvals_leave_the_queue(connected, fake, db, admin):
     assert (await (await admin.get("/api/approvals")).get_json())["pending"] == []  # already past its expiry
     response = await admin.post(f"/api/approvals/{record['id']}/resolve", json={"decision": "deny"})
     assert response.status_code == 409 and "expired" in (await response.get_json())["error"]
-    assert await connected.extensions["approvals"].expire_due() == 1
+    assert await services_of(connected).approvals.expire_due() == 1
     assert (await db.one("approvals.get", gateway_id="default", id=record["id"]))["status"] == "expired"
     assert len(await audit_rows(db, "approval.expired", record["id"])) == 1
-    assert await connected.extensions["approvals"].expire_due() == 0
+    assert await services_of(connected).approvals.expire_due() == 0
 
 
 # --- deciding --------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import asyncio
 
 from clawtrol.audit import Actor
 from clawtrol.gateways import service as gateways
+from clawtrol.services import services_of
 
 from .fake_gateway import FakeGateway
 from .gateway_fixtures import config, connected, eventually, fake  # noqa: F401
@@ -16,9 +17,7 @@ ADMIN = Actor(kind="user", label="tests")
 
 
 async def add_gateway(app, name: str, url: str, token: str = "gw-token", **fields) -> dict:
-    extensions = app.extensions
-    return await gateways.create(extensions["db"], extensions["hub"], extensions["gateways"],
-                                 extensions["gateway_tokens"], ADMIN, {"name": name, "url": url, "token": token, **fields})
+    return await gateways.create(services_of(app), ADMIN, {"name": name, "url": url, "token": token, **fields})
 
 
 async def pending(browser, **params) -> list[dict]:
@@ -29,7 +28,7 @@ async def pending(browser, **params) -> list[dict]:
 async def test_approvals_of_two_gateways_share_one_queue_and_resolve_at_their_own(connected, fake, admin, db):
     async with FakeGateway(token="gw-token", version="2026.9.6-second") as second:
         row = await add_gateway(connected, "gpu box", second.url)
-        await connected.extensions["gateways"].client(row["id"]).wait_connected(5)
+        await services_of(connected).gateways.client(row["id"]).wait_connected(5)
         # the same approval id on both gateways: two approvals, told apart by their gateway
         first_record = await fake.raise_approval("make build", approval_id="same-id")
         second_record = await second.raise_approval("nvidia-smi", approval_id="same-id")
@@ -60,7 +59,7 @@ async def _two(result):
 async def test_one_gateway_down_does_not_hold_up_the_other(connected, fake, admin):
     async with FakeGateway(token="gw-token") as second:
         row = await add_gateway(connected, "second", second.url)
-        registry = connected.extensions["gateways"]
+        registry = services_of(connected).gateways
         await registry.client(row["id"]).wait_connected(5)
         await second.close()  # killed
         await eventually(lambda: _false(registry.is_connected(row["id"])))
@@ -88,15 +87,14 @@ async def _one(result):
 
 
 async def test_a_gateway_added_and_removed_at_runtime(connected, fake, admin, db):
-    registry = connected.extensions["gateways"]
+    registry = services_of(connected).gateways
     async with FakeGateway(token="other-token") as other:
         row = await add_gateway(connected, "runtime", other.url, token="other-token")
         await registry.client(row["id"]).wait_connected(5)  # no restart
         record = await other.raise_approval("echo hi")
         await eventually(lambda: _one(pending(admin, gatewayId=row["id"])))
 
-        extensions = connected.extensions
-        result = await gateways.remove(extensions["db"], extensions["hub"], registry, ADMIN, row["id"])
+        result = await gateways.remove(services_of(connected), ADMIN, row["id"])
         assert result["closedApprovals"] == 1
         assert registry.get(row["id"]) is None and not other.live  # the connection is gone
         assert await pending(admin) == []
@@ -105,7 +103,7 @@ async def test_a_gateway_added_and_removed_at_runtime(connected, fake, admin, db
         assert closed["id"] == record["id"] and closed["status"] == "closed"
         assert closed["closeReason"] == "gateway_removed" and closed["gatewayName"] == "runtime"
         # a late event from the removed gateway (another process still connected) is not taken in
-        assert not await extensions["approvals"].ingest(row["id"], {**record, "id": "late"})
+        assert not await services_of(connected).approvals.ingest(row["id"], {**record, "id": "late"})
 
 
 async def test_a_second_process_follows_a_gateway_added_elsewhere(connected, fake, config):
@@ -115,7 +113,7 @@ async def test_a_second_process_follows_a_gateway_added_elsewhere(connected, fak
     other_app = create_app(config)
     async with other_app.test_app(), FakeGateway(token="gw-token") as second:
         row = await add_gateway(connected, "shared", second.url)
-        other_registry = other_app.extensions["gateways"]
+        other_registry = services_of(other_app).gateways
         await other_registry.reload()  # what the event or the periodic reload does
         await other_registry.client(row["id"]).wait_connected(5)
         await asyncio.sleep(0)
@@ -125,7 +123,7 @@ async def test_a_second_process_follows_a_gateway_added_elsewhere(connected, fak
 async def test_a_rule_can_apply_to_one_gateways_approvals(connected, fake, admin, db):
     async with FakeGateway(token="gw-token") as sandbox:
         row = await add_gateway(connected, "sandbox", sandbox.url)
-        await connected.extensions["gateways"].client(row["id"]).wait_connected(5)
+        await services_of(connected).gateways.client(row["id"]).wait_connected(5)
         bad = await admin.post("/api/approval-rules", json={"name": "x", "action": "deny", "gatewayId": "nope"})
         assert bad.status_code == 400 and (await bad.get_json())["field"] == "gatewayId"
         rule = await admin.post("/api/approval-rules", json={"name": "sandbox may test", "action": "allow-once",

@@ -14,6 +14,7 @@ from clawtrol.audit import Actor
 from clawtrol.db import Database, QueryCatalog, UniqueViolation
 from clawtrol.db.catalog import parse_file
 from clawtrol.paths import SQL_QUERIES
+from clawtrol.services import services_of
 
 
 @pytest.fixture
@@ -155,7 +156,7 @@ async def test_statements_are_prepared_once_and_never_compiled_per_call(plain_db
 
 async def test_sqlite_connections_are_opened_once_and_reused(app, admin):
     """Requests reuse the process's two SQLite connections: no connection (nor thread) per request."""
-    db = app.extensions["db"]
+    db = services_of(app).db
     if not db.is_sqlite:
         pytest.skip("PostgreSQL connections come from asyncpg's pool")
     pool = db._db._backend._pool

@@ -6,6 +6,7 @@ import pytest
 
 from clawtrol.app import create_app
 from clawtrol.config import load_config
+from clawtrol.services import services_of
 
 from .conftest import make_environ
 from .helpers import run_cli
@@ -38,7 +39,7 @@ async def test_dev_sign_in_is_marked_and_works(dev_app):
     assert (await (await other.get("/api/auth/me")).get_json())["role"] == "viewer"
     again = dev_app.test_client()
     await again.post("/auth/dev-login", form={"login": "ana"}, headers={"Sec-Fetch-Site": "same-origin"}, scope_base=LOOPBACK)
-    assert len(await dev_app.extensions["db"].all("users.list")) == 2
+    assert len(await services_of(dev_app).db.all("users.list")) == 2
 
 
 async def test_dev_sign_in_validates_and_refuses_cross_site(dev_app):
@@ -47,7 +48,7 @@ async def test_dev_sign_in_validates_and_refuses_cross_site(dev_app):
     assert bad.status_code == 400 and "lowercase letters" in await bad.get_data(as_text=True)
     cross = await client.post("/auth/dev-login", form={"login": "dev"}, headers={"Sec-Fetch-Site": "cross-site"}, scope_base=LOOPBACK)
     assert cross.status_code == 403
-    assert await dev_app.extensions["db"].all("users.list") == []
+    assert await services_of(dev_app).db.all("users.list") == []
 
 
 async def test_dev_sign_in_is_refused_from_other_addresses(dev_app):

@@ -14,6 +14,7 @@ from clawtrol.config import load_config
 from clawtrol.gateway.client import DEFAULT_SCOPES, GatewayClient, GatewayError, GatewayEvent
 from clawtrol.gateway.identity import KEY_FILE_NAME
 from clawtrol.gateway.state import GatewayState
+from clawtrol.services import services_of
 
 from .helpers import default_gateway
 from .conftest import make_environ, sign_in_as
@@ -166,7 +167,7 @@ async def raise_approval(requester: GatewayClient, db, command: str,
 async def test_an_approval_raised_on_the_gateway_is_resolved_through_the_app(real_gateway, gateway_app, tmp_path):
     """exec.approval.request (two-phase, no model needed) on another connection → a pending row in the app →
     resolved through the app's API → the requester gets the decision, and the row is resolved and audited."""
-    db = gateway_app.extensions["db"]
+    db = services_of(gateway_app).db
     admin = await sign_in_as(gateway_app, "ada", "admin")
     requester = _client(real_gateway, tmp_path / "requester")
     await requester.start()
@@ -193,7 +194,7 @@ async def test_a_member_cannot_hijack_a_session_on_the_real_gateway(real_gateway
     """The hijack of the security report, end to end: a member points their task at the agent's main session
     (refused), then tries to message it and to decide its approval (both refused, nothing reaches the
     gateway); the requester still waits until an admin decides."""
-    db = gateway_app.extensions["db"]
+    db = services_of(gateway_app).db
     admin = await sign_in_as(gateway_app, "ada", "admin")
     member = await sign_in_as(gateway_app, "mallory", "member")
     own = await (await member.post("/api/tasks", json={"title": "Innocent task"})).get_json()
@@ -239,9 +240,9 @@ async def test_roster_start_work_and_transcript_on_the_real_gateway(gateway_app)
 async def test_gateway_restart_reconnects_and_resyncs(real_gateway, gateway_app):
     """Kill the gateway: the app keeps serving and says so; start it again: the app reconnects by itself and
     closes the approvals the restarted gateway no longer has."""
-    db = gateway_app.extensions["db"]
+    db = services_of(gateway_app).db
     gateway = default_gateway(gateway_app)
-    await gateway_app.extensions["approvals"].ingest("default",
+    await services_of(gateway_app).approvals.ingest("default",
         {"id": "lost-in-restart", "request": {"command": "make release"}, "expiresAtMs": 4_102_444_800_000})
     connects = gateway.state.connects
     real_gateway.kill()
@@ -307,7 +308,7 @@ async def test_agent_health_fields_and_a_failed_run_on_the_real_gateway(gateway_
     (this gateway has no model credentials) makes the session and its agent `error` (issue #15)."""
     admin = await sign_in_as(gateway_app, "ada", "admin")
     gateway = default_gateway(gateway_app)
-    poller = gateway_app.extensions["agent_health_poller"]
+    poller = services_of(gateway_app).agent_health_poller
     task = await (await admin.post("/api/tasks", json={"title": "Health on the real gateway"})).get_json()
     key = (await (await admin.post("/api/agents/spawn", json={"taskId": task["id"]})).get_json())["childSessionKey"]
 

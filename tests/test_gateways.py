@@ -11,6 +11,7 @@ import pytest
 
 from clawtrol import audit
 from clawtrol.gateways.secrets import TokenBox
+from clawtrol.services import services_of
 
 from .conftest import Agent
 from .fake_gateway import FakeGateway
@@ -73,11 +74,11 @@ async def test_gateway_url_becomes_the_default_record(connected, fake, admin, db
     assert "gw-token" not in json.dumps(entry["details"])
     row = await db.one("gateways.get", id="default")
     assert row["token_encrypted"] and "gw-token" not in row["token_encrypted"]
-    assert app.extensions["gateway_tokens"].open(row["token_encrypted"]) == "gw-token"
+    assert services_of(app).gateway_tokens.open(row["token_encrypted"]) == "gw-token"
 
     # a second start (another process, a restart) inserts nothing more
     from clawtrol.gateways import bootstrap
-    await bootstrap.default_from_environment(db, app.extensions["gateway_tokens"], config.gateway_url, "gw-token")
+    await bootstrap.default_from_environment(db, services_of(app).gateway_tokens, config.gateway_url, "gw-token")
     assert [g["id"] for g in await db.all("gateways.live")] == ["default"]
     assert len(await audit.search(db, entity_type="gateway")) == 1
 
@@ -119,7 +120,7 @@ async def test_admins_manage_gateways_and_the_token_never_comes_back(connected, 
     disabled = await (await admin.patch(f"/api/gateways/{gateway_id}", json={"enabled": False,
                                                                               "token": TOKEN})).get_json()
     assert disabled["enabled"] is False and disabled["connected"] is False and disabled["version"] is None
-    assert app.extensions["gateways"].get(gateway_id) is None
+    assert services_of(app).gateways.get(gateway_id) is None
 
     deleted = await admin.delete(f"/api/gateways/{gateway_id}")
     assert deleted.status_code == 200
@@ -128,7 +129,7 @@ async def test_admins_manage_gateways_and_the_token_never_comes_back(connected, 
     assert (await admin.delete(f"/api/gateways/{gateway_id}")).status_code == 404
     assert set(await listed(admin)) == {"default"}
     # the name is free again, and history still names the removed one
-    assert app.extensions["gateways"].name(gateway_id) == "gpu"
+    assert services_of(app).gateways.name(gateway_id) == "gpu"
     await add_gateway(admin, name="gpu", url=other.url, token=TOKEN, enabled=False)
 
     logged = [e for e in reversed(await audit.search(db, entity_type="gateway")) if e["entity_id"] == gateway_id]
@@ -218,7 +219,7 @@ async def test_only_admins_reach_gateways(app, admin, member, viewer, api_token)
                  "/admin/gateways/default/delete"):
         assert (await form_post(member, path, {"name": "x", "url": "ws://127.0.0.1:1"})).status_code == 403
     assert (await app.test_client().get("/api/gateways")).status_code == 401
-    assert [g["id"] for g in await app.extensions["db"].all("gateways.live")] == ["default"]
+    assert [g["id"] for g in await services_of(app).db.all("gateways.live")] == ["default"]
     admin_agent = Agent(admin.app, await api_token("admin"))
     assert (await admin_agent.get("/api/gateways")).status_code == 200
 
@@ -314,7 +315,7 @@ async def test_a_gateway_added_at_runtime_connects_and_removing_it_closes_its_ap
     response = await admin.delete(f"/api/gateways/{gateway_id}")
     assert await response.get_json() == {"success": True, "id": gateway_id, "closedApprovals": 1}
     await other.wait_for(lambda: not other.live)  # its connection stopped
-    assert app.extensions["gateways"].get(gateway_id) is None
+    assert services_of(app).gateways.get(gateway_id) is None
     await closed_as_removed(db, gateway_id, record["id"])
     history = await (await admin.get("/api/approvals")).get_json()
     closed = next(a for a in history["resolved"] if a["id"] == record["id"])
@@ -421,7 +422,7 @@ async def test_the_status_page_shows_each_gateway(connected, fake, other, admin)
 async def test_the_status_page_without_any_gateway(app, admin, db, config):
     await admin.delete("/api/gateways/default")
     from clawtrol.gateways import bootstrap  # a restart with GATEWAY_URL still set does not bring it back
-    await bootstrap.default_from_environment(db, app.extensions["gateway_tokens"], config.gateway_url, "")
+    await bootstrap.default_from_environment(db, services_of(app).gateway_tokens, config.gateway_url, "")
     assert await db.all("gateways.live") == []
     html = await (await admin.get("/status")).get_data(as_text=True)
     assert "No gateway is configured" in html and "/admin/gateways" in html

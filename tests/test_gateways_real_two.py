@@ -11,6 +11,7 @@ import pytest
 
 from clawtrol.app import create_app
 from clawtrol.config import load_config
+from clawtrol.services import services_of
 
 from .conftest import BACKEND, make_environ, sign_in_as
 from .real_gateway import running_gateway_or_skip
@@ -31,7 +32,7 @@ async def test_an_approval_on_each_of_two_real_gateways_is_resolved_through_the_
                            GATEWAY_TOKEN=real_gateway.token)
     app = create_app(load_config(environ, env_file=None))
     async with app.test_app():
-        registry = app.extensions["gateways"]
+        registry = services_of(app).gateways
         admin = await sign_in_as(app, "ada", "admin")
         created = await admin.post("/api/gateways", json={"name": "second", "url": second_real_gateway.url,
                                                            "token": second_real_gateway.token})
@@ -45,7 +46,7 @@ async def test_an_approval_on_each_of_two_real_gateways_is_resolved_through_the_
             await requester.start()
             await requester.wait_connected(30)
         try:
-            db = app.extensions["db"]
+            db = services_of(app).db
             first_id, first_final = await raise_approval(requesters[0], db, "echo from-the-first")
             second_approval, second_final = await raise_approval(requesters[1], db, "echo from-the-second", second_id)
 

@@ -9,6 +9,7 @@ from quart_auth import generate_auth_token
 
 from clawtrol.auth import sessions
 from clawtrol.auth.guard import safe_next
+from clawtrol.services import services_of
 
 from .conftest import sign_in_as
 
@@ -175,7 +176,7 @@ async def test_session_activity_is_recorded_by_the_background_flush(app, admin, 
     before = await sessions.lookup(db, admin.raw_session)
     assert (await admin.get("/api/auth/me")).status_code == 200
     assert (await sessions.lookup(db, admin.raw_session))["last_seen_at"] == before["last_seen_at"]
-    await app.extensions["activity"].flush()
+    await services_of(app).activity.flush()
     after = (await sessions.lookup(db, admin.raw_session))["last_seen_at"]
     assert after is not None and (before["last_seen_at"] is None or after >= before["last_seen_at"])
     assert (await admin.get("/api/auth/me")).status_code == 200

@@ -15,6 +15,7 @@ from clawtrol.app import create_app
 from clawtrol.auth import tokens, users
 from clawtrol.config import load_config
 from clawtrol.importer import ImportFailed, import_sqlite
+from clawtrol.services import services_of
 
 from .conftest import Browser, make_environ, migrate, sign_in_as
 from .helpers import run_cli
@@ -291,7 +292,7 @@ async def test_our_own_database_round_trip(app, db, tmp_path):
     source_app = create_app(load_config(make_environ(f"sqlite:///{source_path}", tmp_path / "source-data"),
                                         env_file=None))
     async with source_app.test_app():
-        src = source_app.extensions["db"]
+        src = services_of(source_app).db
         ada = await sign_in_as(source_app, "ada", "admin")
         mel = await sign_in_as(source_app, "mel", "member")
         _, raw_token = await tokens.create(src, audit.Actor(kind="user", label="ada", user_id=ada.user["id"]),
@@ -326,7 +327,7 @@ async def test_our_own_database_round_trip(app, db, tmp_path):
         await src.changed("agents.record_start", gateway_id="default", session_key="s-1", task_id=created[1],
                           project_id="site", agent_id="dev", started_by=mel.user["id"], started_by_token=None,
                           started_by_label="mel", run_id="run-1", started_at="2026-01-02T00:00:00.000Z")
-        await source_app.extensions["activity"].flush()  # token use, as the source will hold it after shutdown
+        await services_of(source_app).activity.flush()  # token use, as the source will hold it after shutdown
         snapshot = {
             "tasks": [await src.one("tasks.get", id=task_id) for task_id in created],
             "comments": await src.all("comments.list_for_task", task_id=created[1]),

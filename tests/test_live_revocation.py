@@ -19,6 +19,7 @@ from clawtrol.audit import Actor
 from clawtrol.auth import tokens
 from clawtrol.clock import now_iso
 from clawtrol.live import CONTROL_TYPE
+from clawtrol.services import services_of
 
 from .conftest import BACKEND, make_environ, sign_in_as
 from .helpers import run_cli, serving
@@ -31,7 +32,7 @@ pg_only = pytest.mark.skipif(BACKEND != "postgres", reason="cross-process fan-ou
 async def new_token(app, admin, role: str = "viewer") -> tuple[str, str]:
     """(token id, raw token), created as the admin would."""
     actor = Actor(kind="user", label=admin.user["login"], user_id=admin.user["id"])
-    row, raw = await tokens.create(app.extensions["db"], actor, f"{role}-agent", role, None)
+    row, raw = await tokens.create(services_of(app).db, actor, f"{role}-agent", role, None)
     return row["id"], raw
 
 
@@ -84,7 +85,7 @@ async def test_revoked_token_socket_closes_at_once_and_gets_no_later_events(app,
         # the other token's socket stays open, and never sees the control message
         assert (await receive_json(bystander))["type"] == "task.created"
         await stays_quiet(bystander)
-    assert app.extensions["hub"].subscriber_count == 1  # the usage puller's queue only
+    assert services_of(app).hub.subscriber_count == 0  # every closed socket let go of its queue
     with pytest.raises(WebsocketResponseError) as refused:  # and it cannot come back
         async with app.test_client().websocket("/ws", headers=bearer(raw)) as ws:
             await ws.receive()
@@ -142,7 +143,7 @@ async def test_logout_closes_that_sessions_sockets_only(app, admin, member):
 
 
 async def test_role_change_closes_the_socket_and_it_may_reopen_with_the_new_role(app, admin, member):
-    hub = app.extensions["hub"]
+    hub = services_of(app).hub
     async with member.client.websocket("/ws", headers=ORIGIN) as ws, \
             admin.client.websocket("/ws", headers=ORIGIN) as admin_ws:
         await connected(ws)
@@ -171,7 +172,7 @@ async def test_unchanged_role_keeps_the_socket(app, admin, member):
 
 async def test_control_messages_are_not_events(app):
     with pytest.raises(ValueError):
-        await app.extensions["hub"].publish(CONTROL_TYPE, {"tokenId": "x", "reason": "token_revoked"})
+        await services_of(app).hub.publish(CONTROL_TYPE, {"tokenId": "x", "reason": "token_revoked"})
 
 
 # --- the periodic re-check ---------------------------------------------------------------------------
@@ -201,7 +202,7 @@ async def test_a_requested_recheck_runs_at_once(app, admin, db):
         await connected(ws)
         await db.changed("tokens.revoke", id=token_id, now=now_iso())
         await stays_quiet(ws)
-        app.extensions["hub"].request_recheck()
+        services_of(app).hub.request_recheck()
         assert await closed_with(ws) == 4401
 
 
@@ -256,7 +257,7 @@ async def test_revocation_on_one_instance_closes_sockets_on_another(app, config,
             assert (await other.test_client().get("/api/auth/me", headers=bearer(raw))).status_code == 401
             assert (await admin.patch(f"/api/users/{member.user['id']}", json={"role": "viewer"})).status_code == 200
             assert await closed_with(member_ws) == 4403
-        assert other.extensions["hub"].subscriber_count == 1
+        assert services_of(other).hub.subscriber_count == 0  # every closed socket let go of its queue
 
 
 @pg_only

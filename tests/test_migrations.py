@@ -8,6 +8,7 @@ import shutil
 from clawtrol.db import Database, QueryCatalog
 from clawtrol.db.migrations import discover, split_sqlite_script, upgrade
 from clawtrol.paths import SQL_MIGRATIONS, SQL_QUERIES
+from clawtrol.services import services_of
 
 from .conftest import make_environ
 from .helpers import run_cli
@@ -143,11 +144,11 @@ async def test_an_install_from_before_several_gateways_keeps_its_gateway_and_app
         environ = make_environ(empty_database_url, tmp_path / "data", GATEWAY_URL=fake.url, GATEWAY_TOKEN="gw-token")
         app = create_app(load_config(environ, env_file=None))
         async with app.test_app():
-            registry = app.extensions["gateways"]
+            registry = services_of(app).gateways
             [connection] = registry.connections()
             assert (connection.id, connection.name, connection.url) == ("default", "default", fake.url)
             await registry.client("default").wait_connected(5)
-            db = app.extensions["db"]
+            db = services_of(app).db
             row = await db.one("approvals.get", gateway_id="default", id="old-approval")
             assert row["gateway_name"] == "default" and row["started_by_label"] == "octocat"  # joined per gateway
             stored = await db.one("gateways.get", id="default")
@@ -156,4 +157,4 @@ async def test_an_install_from_before_several_gateways_keeps_its_gateway_and_app
         environ["GATEWAY_URL"] = "ws://127.0.0.1:9"
         again = create_app(load_config(environ, env_file=None))
         async with again.test_app():
-            assert [(c.id, c.url) for c in again.extensions["gateways"].connections()] == [("default", fake.url)]
+            assert [(c.id, c.url) for c in services_of(again).gateways.connections()] == [("default", fake.url)]

@@ -15,6 +15,7 @@ from clawtrol import audit
 from clawtrol.auth import oauth_state
 from clawtrol.clock import utcnow
 from clawtrol.config import load_config
+from clawtrol.services import services_of
 
 from .conftest import make_environ
 from .fake_github import run_fake_github_in_thread
@@ -113,7 +114,7 @@ async def test_profile_is_refreshed_and_the_github_token_is_not_kept(oauth_app, 
     await sign_in(oauth_app.test_client())
     github.find_user("octocat").name = "Mona Octocat"
     await sign_in(oauth_app.test_client())
-    db = oauth_app.extensions["db"]
+    db = services_of(oauth_app).db
     [user] = await db.all("users.list")
     assert user["name"] == "Mona Octocat"
     # GitHub issued a token at each sign-in; it served the profile lookups and was not stored.
@@ -149,7 +150,7 @@ async def test_a_replayed_callback_is_refused_and_opens_no_session(oauth_app, gi
     assert "clawtrol_session=" not in replayed.headers.get("Set-Cookie", "")
     assert (await twin.get("/api/auth/me")).status_code == 401
     assert len(github.requests_to("/login/oauth/access_token", "POST")) == 1  # the code was not sent again
-    refusals = await audit.search(oauth_app.extensions["db"], action="auth.refused")
+    refusals = await audit.search(services_of(oauth_app).db, action="auth.refused")
     assert [r["details"]["reason"] for r in refusals] == ["bad_state"]
 
 
@@ -161,7 +162,7 @@ async def test_state_expires_after_ten_minutes(oauth_app, github, monkeypatch):
     response = await browser.get(f"{late.path}?{late.query}")
     assert response.status_code == 400 and "expired" in await response.get_data(as_text=True)
     assert (await browser.get("/api/auth/me")).status_code == 401
-    assert await oauth_app.extensions["db"].all("users.list") == []
+    assert await services_of(oauth_app).db.all("users.list") == []
     # Finished within the ten minutes, a sign-in works.
     monkeypatch.undo()
     started = utcnow()
@@ -192,7 +193,7 @@ async def test_forged_state_is_refused(oauth_app, github):
     query = parse_qs(parts.query)
     forged = await browser.get(f"{parts.path}?code={query['code'][0]}&state=forged")
     assert forged.status_code == 400
-    assert await oauth_app.extensions["db"].all("users.list") == []
+    assert await services_of(oauth_app).db.all("users.list") == []
 
 
 async def test_denied_authorization_is_explained_and_audited(oauth_app, github):
@@ -201,7 +202,7 @@ async def test_denied_authorization_is_explained_and_audited(oauth_app, github):
     parts = urlsplit(authorize(await start(browser)))
     response = await browser.get(f"{parts.path}?{parts.query}")
     assert response.status_code == 400 and "did not authorize" in await response.get_data(as_text=True)
-    [row] = await audit.search(oauth_app.extensions["db"], action="auth.refused")
+    [row] = await audit.search(services_of(oauth_app).db, action="auth.refused")
     assert row["details"]["reason"] == "github_error:access_denied"
 
 
@@ -220,7 +221,7 @@ async def test_org_members_only(org_app, github):
     assert response.status_code == 403
     assert "Only active members of the acme" in await response.get_data(as_text=True)
     assert (await outsider.get("/api/auth/me")).status_code == 401
-    db = org_app.extensions["db"]
+    db = services_of(org_app).db
     assert [u["login"] for u in await db.all("users.list")] == ["hubot"]
     [refusal] = await audit.search(db, action="auth.refused")
     assert refusal["details"] == {"login": "octocat", "reason": "not_in_org:pending"}
@@ -237,7 +238,7 @@ async def test_deactivated_user_cannot_sign_in_again(oauth_app, github):
     admin = oauth_app.test_client()
     await sign_in(admin, "octocat")
     await sign_in(oauth_app.test_client(), "hubot")
-    db = oauth_app.extensions["db"]
+    db = services_of(oauth_app).db
     hubot = await db.one("users.get_by_github_id", github_id=1001)
     await db.changed("users.set_active", id=hubot["id"], active=False, now="2026-01-01T00:00:00.000Z")
     response = await sign_in(oauth_app.test_client(), "hubot")
@@ -251,7 +252,7 @@ async def test_concurrent_first_sign_ins_make_exactly_one_admin(oauth_app, githu
     callbacks = [urlsplit(authorize(await start(client), f"racer{n}")) for n, client in enumerate(clients)]
     results = await asyncio.gather(*(client.get(f"{cb.path}?{cb.query}") for client, cb in zip(clients, callbacks)))
     assert [r.status_code for r in results] == [302] * 6
-    roles = sorted(u["role"] for u in await oauth_app.extensions["db"].all("users.list"))
+    roles = sorted(u["role"] for u in await services_of(oauth_app).db.all("users.list"))
     assert roles == ["admin"] + ["viewer"] * 5
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 
 from clawtrol import audit
+from clawtrol.services import services_of
 
 from .conftest import sign_in_as
 from .test_gateway_real import _client, gateway_app, raise_approval  # noqa: F401  (gateway_app is a fixture)
 
 
 async def test_a_rule_resolves_an_approval_on_the_real_gateway(real_gateway, gateway_app, tmp_path):  # noqa: F811
-    db = gateway_app.extensions["db"]
+    db = services_of(gateway_app).db
     admin = await sign_in_as(gateway_app, "ada", "admin")
     created = await admin.post("/api/approval-rules", json={"name": "echo is harmless", "action": "allow-once",
                                                             "commandPattern": "echo clawtrol-policy *"})

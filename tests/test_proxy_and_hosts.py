@@ -17,6 +17,7 @@ from clawtrol.auth import tokens
 from clawtrol.config import ConfigError, load_config
 from clawtrol.hosts import HostPolicy, hostname_of, parse_allowed_hosts
 from clawtrol.proxy import forwarded_client, parse_trusted_proxies
+from clawtrol.services import services_of
 
 from .conftest import make_environ, sign_in_as
 from .helpers import run_cli
@@ -40,7 +41,7 @@ async def proxied_app(database_url, tmp_path):
 async def make_token(app, role: str = "member", name: str = "agent") -> str:
     admin = await sign_in_as(app, "ada", "admin")
     actor = Actor(kind="user", label="ada", user_id=admin.user["id"])
-    return (await tokens.create(app.extensions["db"], actor, name, role, None))[1]
+    return (await tokens.create(services_of(app).db, actor, name, role, None))[1]
 
 
 def bearer(raw: str, forwarded_for: str | None = None, **extra: str) -> dict:
@@ -51,7 +52,7 @@ def bearer(raw: str, forwarded_for: str | None = None, **extra: str) -> dict:
 
 
 async def audited_ip(app, title: str) -> str | None:
-    rows = [row for row in await audit.search(app.extensions["db"], 50, action="task.created")
+    rows = [row for row in await audit.search(services_of(app).db, 50, action="task.created")
             if (row["details"] or {}).get("title") == title]
     assert rows, f"no audit row for {title}"
     return rows[0]["ip"]
@@ -96,7 +97,7 @@ async def test_sign_in_audit_and_session_record_the_forwarded_client(proxied_app
     refused = await client.get("/api/auth/callback?error=access_denied", scope_base=PROXY,
                                headers={"X-Forwarded-For": "203.0.113.40"})
     assert refused.status_code == 400
-    rows = await audit.search(proxied_app.extensions["db"], 10)
+    rows = await audit.search(services_of(proxied_app).db, 10)
     assert rows and rows[0]["ip"] == "203.0.113.40"
 
 
@@ -184,7 +185,7 @@ def test_bad_proxy_host_and_idle_settings_are_one_clear_line(tmp_path, overrides
 
 
 def test_cli_refuses_a_bad_trusted_proxy_with_exit_2(tmp_path):
-    result = run_cli("db", "upgrade", environ={**make_environ("", tmp_path), "TRUSTED_PROXIES": "10.0.0.0/33"})
+    result = run_cli("serve", environ={**make_environ("", tmp_path), "TRUSTED_PROXIES": "10.0.0.0/33"})
     assert result.returncode == 2
     assert "clawtrol: configuration error: TRUSTED_PROXIES: not an IP address or CIDR network: '10.0.0.0/33'" \
         in result.stderr
@@ -217,7 +218,7 @@ async def test_foreign_host_is_refused_and_health_is_exempt(app, admin, api_toke
     health = await client.get("/api/health", headers=foreign)
     assert health.status_code == 200
     # No credentials are looked at for a foreign Host: junk there does not count against the client.
-    limiter = app.extensions["token_failures"]
+    limiter = services_of(app).token_failures
     for _ in range(25):
         assert (await client.get("/api/auth/me", headers={**foreign, **bearer("mct_junk")})).status_code == 400
     assert limiter.retry_after("unknown") == 0
@@ -232,7 +233,7 @@ async def test_rebinding_page_cannot_use_a_signed_in_session(app, admin):
                **SAME_ORIGIN}
     response = await admin.post("/api/tokens", json={"name": "stolen", "role": "admin"}, headers=rebound)
     assert response.status_code == 400
-    assert [t for t in await app.extensions["db"].all("tokens.list") if t["name"] == "stolen"] == []
+    assert [t for t in await services_of(app).db.all("tokens.list") if t["name"] == "stolen"] == []
 
 
 async def test_foreign_host_websocket_is_refused(app, admin, api_token):
@@ -292,7 +293,7 @@ def dev_app_for(database_url, tmp_path, **overrides):
 async def test_dev_sign_in_through_a_rebinding_host_or_origin_is_refused(database_url, tmp_path):
     app = dev_app_for(database_url, tmp_path, ALLOWED_HOSTS="devbox.lan")
     async with app.test_app():
-        db = app.extensions["db"]
+        db = services_of(app).db
         client = app.test_client()
         attempts = [
             # a rebound page: its own name as Host and Origin (the browser calls that same-origin)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from clawtrol.db import Database
+from clawtrol.services import services_of
 
 from .conftest import Agent
 
@@ -35,7 +36,7 @@ def writes(monkeypatch) -> list[str]:
 async def test_reads_write_nothing_for_tokens_and_browsers(app, admin, api_token, writes):
     task = await (await admin.post("/api/tasks", json={"title": "read me"})).get_json()
     agent = Agent(app, await api_token("viewer"))
-    await app.extensions["activity"].flush()
+    await services_of(app).activity.flush()
     writes.clear()
     for path in READS:
         path = path.format(task=task["id"])
@@ -45,7 +46,7 @@ async def test_reads_write_nothing_for_tokens_and_browsers(app, admin, api_token
             response = await caller.get(path)
             assert response.status_code == 200, path
     assert writes == []
-    assert app.extensions["activity"].pending == 2  # both uses noted, for the next flush
+    assert services_of(app).activity.pending == 2  # both uses noted, for the next flush
 
 
 async def test_cookie_serializers_are_built_once(app, admin, monkeypatch):

@@ -32,6 +32,7 @@ from clawtrol.config import load_config
 from clawtrol.costs.charts import shorten
 from clawtrol.paths import TEMPLATES
 from clawtrol.settings import SPECS
+from clawtrol.services import services_of
 
 from .conftest import SESSION_SECRET, Browser, make_environ, sign_in_as
 from .helpers import PROJECT_ROOT
@@ -47,7 +48,7 @@ _github_ids = iter(range(9_100_000, 9_200_000))
 
 async def browser_named(app, login: str, name: str, role: str) -> Browser:
     """Like conftest.sign_in_as, but with a chosen display name (GitHub names are free text)."""
-    db = app.extensions["db"]
+    db = services_of(app).db
     user, raw = await users.sign_in(db, users.Identity(login=login, github_id=next(_github_ids), name=name),
                                     "127.0.0.1", "pytest")
     if user["role"] != role:
@@ -1072,7 +1073,7 @@ async def dev_sign_in(client, login: str):
 
 async def check_sign_in_issues_a_fresh_session_and_ignores_a_planted_cookie(dev_app):
     """Session fixation: an attacker who plants a (validly signed) cookie with an id they know gains nothing."""
-    db = dev_app.extensions["db"]
+    db = services_of(dev_app).db
     await dev_sign_in(dev_app.test_client(), "first-admin")
     victim = dev_app.test_client()
     planted = generate_auth_token(victim, "attacker-knows-this-id")

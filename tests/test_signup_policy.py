@@ -19,6 +19,7 @@ from clawtrol.auth.signup import open_signup_warning
 from clawtrol.config import ConfigError, load_config
 from clawtrol.db.migrations import discover, upgrade
 from clawtrol.paths import SQL_MIGRATIONS
+from clawtrol.services import services_of
 
 from .conftest import make_environ, sign_in_as
 from .helpers import free_port, run_cli, start_cli
@@ -79,7 +80,7 @@ def test_bad_default_role_is_one_clear_line(tmp_path, value):
 
 
 def test_bad_default_role_stops_the_cli_with_exit_2(tmp_path):
-    result = run_cli("db", "upgrade", environ=make_environ("", tmp_path, DEFAULT_ROLE="superuser"))
+    result = run_cli("serve", environ=make_environ("", tmp_path, DEFAULT_ROLE="superuser"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
         "clawtrol: configuration error: DEFAULT_ROLE: must be viewer or member, got 'superuser' "
@@ -137,7 +138,7 @@ async def test_allowed_users_refuses_other_logins(database_url, tmp_path, github
         assert response.status_code == 403 and hubot is None
         page = await response.get_data(as_text=True)
         assert "Access denied" in page and "not on this Mission Clawtrol&#39;s list of allowed users" in page
-        db = app.extensions["db"]
+        db = services_of(app).db
         assert [u["login"] for u in await db.all("users.list")] == ["octocat"]
         [refusal] = await audit.search(db, action="auth.refused")
         assert refusal["details"] == {"login": "hubot", "reason": "not_in_allowed_users"}
@@ -150,7 +151,7 @@ async def test_admin_logins_decide_who_is_admin(database_url, tmp_path, github):
         assert response.status_code == 302 and hubot["role"] == "viewer"
         response, octocat = await signed_in_as(app, "octocat")
         assert octocat["role"] == "admin"
-        [signed_in] = await audit.search(app.extensions["db"], action="auth.signed_in", user_id=octocat["id"])
+        [signed_in] = await audit.search(services_of(app).db, action="auth.signed_in", user_id=octocat["id"])
         assert signed_in["details"] == {"method": "github", "role": "admin", "signedUp": True, "adminLogin": True}
 
 
@@ -161,7 +162,7 @@ async def test_a_listed_admin_becomes_admin_at_the_next_sign_in(database_url, tm
     async with running(database_url, tmp_path, github, ADMIN_LOGINS="octocat,HUBOT") as app:
         hubot = (await signed_in_as(app, "hubot"))[1]
         assert hubot["role"] == "admin"
-        [change] = await audit.search(app.extensions["db"], action="user.role_changed")
+        [change] = await audit.search(services_of(app).db, action="user.role_changed")
         assert change["actor_kind"] == "system" and change["actor_label"] == "ADMIN_LOGINS"
         assert change["entity_id"] == hubot["id"]
         assert change["details"] == {"login": "hubot", "from": "viewer", "to": "admin", "reason": "ADMIN_LOGINS"}
@@ -205,7 +206,7 @@ async def test_new_accounts_are_marked_until_an_admin_reviews_them(database_url,
 
         page = await (await ada.get("/admin/users")).get_data(as_text=True)
         assert not any(has_new_badge(user_row(page, u["id"])) for u in (hubot, mona))
-        db = app.extensions["db"]
+        db = services_of(app).db
         assert (await db.one("users.get", id=hubot["id"]))["reviewed_by"] == ada.user["id"]
         assert (await db.one("users.get", id=mona["id"]))["role"] == "viewer"
         [reviewed] = await audit.search(db, action="user.reviewed")
@@ -223,7 +224,7 @@ async def test_reviewing_is_for_admins_only(database_url, tmp_path, github):
         mel = await sign_in_as(app, "mel", "member")
         response = await mel.post(f"/admin/users/{mel.user['id']}", form={"reviewed": "true"})
         assert response.status_code == 403
-        assert (await app.extensions["db"].one("users.get", id=mel.user["id"]))["reviewed_at"] is None
+        assert (await services_of(app).db.one("users.get", id=mel.user["id"]))["reviewed_at"] is None
 
 
 def test_serve_logs_one_warning_about_open_signup(database_url, tmp_path):

@@ -9,11 +9,12 @@ from clawtrol.audit import Actor
 from clawtrol.auth import tokens
 from clawtrol.auth.token_cache import TokenCache
 from clawtrol.clock import iso, utcnow
+from clawtrol.services import services_of
 
 
 async def new_token(app, admin, role: str = "member", days: int | None = None) -> tuple[str, str]:
     actor = Actor(kind="user", label=admin.user["login"], user_id=admin.user["id"])
-    row, raw = await tokens.create(app.extensions["db"], actor, f"{role}-agent", role, days)
+    row, raw = await tokens.create(services_of(app).db, actor, f"{role}-agent", role, days)
     return row["id"], raw
 
 
@@ -41,7 +42,7 @@ async def test_a_stream_of_calls_reads_the_token_once(app, admin, client, monkey
 
 
 async def test_the_cache_expires_after_its_ttl(app, admin, client, monkeypatch):
-    app.extensions["token_cache"].ttl = 0.05
+    services_of(app).token_cache.ttl = 0.05
     _, raw = await new_token(app, admin)
     reads = count_lookups(monkeypatch)
     assert (await client.get("/api/auth/me", headers=bearer(raw))).status_code == 200
@@ -77,7 +78,7 @@ async def test_a_lookup_that_races_a_revocation_is_not_stored(app, admin):
     """The read started before the revocation committed; its (stale) answer must not be remembered."""
     _, raw = await new_token(app, admin)
     cache = TokenCache()
-    db = app.extensions["db"]
+    db = services_of(app).db
     release = asyncio.Event()
 
     class SlowDatabase:
@@ -97,7 +98,7 @@ async def test_a_lookup_that_races_a_revocation_is_not_stored(app, admin):
 async def test_the_hub_clears_the_cache_when_it_applies_a_revocation(app, admin, client):
     _, raw = await new_token(app, admin)
     assert (await client.get("/api/auth/me", headers=bearer(raw))).status_code == 200
-    cache = app.extensions["token_cache"]
+    cache = services_of(app).token_cache
     assert cache._rows
-    await app.extensions["hub"].revoke("deleted", user_id="someone-else")
+    await services_of(app).hub.revoke("deleted", user_id="someone-else")
     assert cache._rows == {}

@@ -11,6 +11,7 @@ import pytest
 
 from clawtrol.auth import tokens
 from clawtrol.clock import iso, now_iso, parse_iso, utcnow
+from clawtrol.services import services_of
 
 from .conftest import make_environ
 from .helpers import run_cli
@@ -309,7 +310,7 @@ async def test_last_used_reaches_the_database_with_the_background_flush(app, adm
     """A request with a token writes nothing; the activity flush (once a minute, and at shutdown) writes the
     last use, once per token however many requests there were."""
     created = await create_via_api(admin)
-    activity = app.extensions["activity"]
+    activity = services_of(app).activity
     await activity.flush()
 
     async def last_used() -> str | None:
@@ -332,7 +333,7 @@ async def test_last_used_reaches_the_database_with_the_background_flush(app, adm
 async def test_bad_bearer_tokens_are_rate_limited_per_address(app, client, api_token):
     """20 bad tokens from one address, then 429 even for a good token; other addresses are unaffected."""
     good = await api_token("member")
-    limiter = app.extensions["token_failures"]
+    limiter = services_of(app).token_failures
     attacker, bystander = {"client": ("198.51.100.7", 40000)}, {"client": ("198.51.100.8", 40000)}
     limiter.reset("198.51.100.7")
     try:

@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from clawtrol.paths import STATIC, TEMPLATES
+from clawtrol.services import services_of
 
 from .conftest import BACKEND, pg_admin
 
@@ -28,7 +29,7 @@ async def test_health_is_unhealthy_when_the_database_goes_away(app, admin, confi
     client = admin
     @app.get("/uses-the-database")
     async def uses_the_database():
-        return {"rate": (await app.extensions["db"].one("settings.get", key="humanHourlyRate"))["value"]}
+        return {"rate": (await services_of(app).db.one("settings.get", key="humanHourlyRate"))["value"]}
 
     assert (await client.get("/uses-the-database")).status_code == 200
     if BACKEND == "sqlite":

@@ -15,6 +15,7 @@ from clawtrol.app import create_app
 from clawtrol.clock import iso, parse_iso, utcnow
 from clawtrol.webhooks import sender as sender_module
 from clawtrol.webhooks.sender import MAX_TRIES, WebhookSender, retry_delay
+from clawtrol.services import services_of
 
 from .conftest import Agent
 from .helpers import PROJECT_ROOT
@@ -31,7 +32,7 @@ def receiver():
 @pytest.fixture
 def sender(app) -> WebhookSender:
     """The app's sender, with retries due at once and a short poll (tests never wait for backoff)."""
-    running = app.extensions["webhook_sender"]
+    running = services_of(app).webhook_sender
     running.retry_base = 0.0
     running.poll_interval = 0.05
     return running
@@ -210,7 +211,7 @@ def test_the_backoff_grows_from_10_seconds_to_about_6_hours():
 
 
 async def test_a_retry_waits_for_its_backoff(admin, app, receiver, db):
-    running = app.extensions["webhook_sender"]  # the real 10 s backoff
+    running = services_of(app).webhook_sender  # the real 10 s backoff
     hook = await add_webhook(admin, receiver.url, ["task.created"])
     receiver.answer(503)
     await admin.post("/api/tasks", json={"title": "Later"})
@@ -249,7 +250,7 @@ async def test_pending_deliveries_are_sent_after_a_restart(config, receiver, db,
     hook = await add_webhook(admin, receiver.url, ["task.created"])
     first = create_app(config)
     async with first.test_app():
-        await first.extensions["webhook_sender"].stop()  # this process dies before sending anything
+        await services_of(first).webhook_sender.stop()  # this process dies before sending anything
         admin_of_first = await _browser_for(first, admin)
         await admin_of_first.post("/api/tasks", json={"title": "Queued before the restart"})
         await admin_of_first.post("/api/tasks", json={"title": "Leased by a process that died"})
@@ -260,7 +261,7 @@ async def test_pending_deliveries_are_sent_after_a_restart(config, receiver, db,
 
     second = create_app(config)
     async with second.test_app():
-        second.extensions["webhook_sender"].poll_interval = 0.05
+        services_of(second).webhook_sender.poll_interval = 0.05
         requests = await receiver.wait_for(2)
     assert sorted(r.json["data"]["task"]["title"] for r in requests) == [
         "Leased by a process that died", "Queued before the restart"]
@@ -277,7 +278,7 @@ async def test_two_senders_deliver_each_event_once(admin, app, config, receiver,
     """Two processes' senders racing over the same outbox (in one process here; see
     test_webhook_processes.py for two real processes on PostgreSQL)."""
     hook = await add_webhook(admin, receiver.url, ["task.created"])
-    await app.extensions["webhook_sender"].stop()
+    await services_of(app).webhook_sender.stop()
     for n in range(30):
         await admin.post("/api/tasks", json={"title": f"race {n}"})
     senders = [WebhookSender(db, "http://localhost", retry_base=0), WebhookSender(db, "http://localhost", retry_base=0)]
@@ -345,7 +346,7 @@ async def test_approval_events_and_rule_decisions(connected, fake, admin, sender
     automatic = await fake.raise_approval("ls -la")
     expiring = await fake.raise_approval("sleep 1", expires_in_ms=-1000)
     await eventually(lambda: db.one("approvals.get", gateway_id="default", id=expiring["id"]))
-    await connected.extensions["approvals"].expire_due()
+    await services_of(connected).approvals.expire_due()
     await admin.post(f"/api/approvals/{asked['id']}/resolve", json={"decision": "deny"})
     requests = await receiver.wait_for(5)
     seen = sorted((r.headers["X-Clawtrol-Event"], r.json["data"]["approval"]["id"]) for r in requests)
@@ -414,7 +415,7 @@ async def _delivered(admin, webhook_id):
 
 async def test_finished_deliveries_are_pruned_after_30_days(admin, app, db):
     hook = await add_webhook(admin, "https://hooks.example/x", ["task.created"])
-    await app.extensions["webhook_sender"].stop()
+    await services_of(app).webhook_sender.stop()
     await admin.post(f"/api/webhooks/{hook['id']}/test")
     await admin.post(f"/api/webhooks/{hook['id']}/test")
     recent, old = await db.all("webhooks.deliveries", webhook_id=hook["id"], limit=10)  # newest first

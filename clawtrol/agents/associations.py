@@ -97,7 +97,7 @@ async def _gateway_of(db: Database, requested: str | None) -> str | None:
         if await db.one("gateways.get", id=requested) is None:
             raise InvalidInput(f"gatewayId: no gateway {requested!r}", field="gatewayId")
         return requested
-    from ..gateways.registry import current_registry
+    from ..services import current_registry
 
     connections = current_registry().connections()
     return connections[0].id if len(connections) == 1 else None

@@ -6,12 +6,10 @@ gateway's session: the caller picks the gateway (work.pick_for_session, or the r
 from __future__ import annotations
 
 from .. import audit
-from ..audit import Actor
-from ..auth.principal import Principal
-from ..db import Database
 from ..errors import InvalidInput
 from ..gateway import answers
 from ..gateway.client import GatewayClient, GatewayError
+from ..services import Call
 from . import lookup
 from .work import require_session_authority
 
@@ -26,28 +24,28 @@ def parse_model(value: object) -> str:
     return value.strip()
 
 
-async def _target(db: Database, gateway: GatewayClient, gateway_id: str, principal: Principal, actor: Actor,
-                  action: str, ident: str, outcome: str) -> lookup.Target:
+async def _target(call: Call, gateway: GatewayClient, gateway_id: str, action: str, ident: str,
+                  outcome: str) -> lookup.Target:
     """The session `ident` means, once `principal` is known to have authority over it on that gateway. A session
     key is checked before the gateway is asked anything (as a message is); an agent id needs the gateway to name
     its session."""
     if ":" in ident:
-        await require_session_authority(db, principal, actor, action, gateway_id, ident)
+        await require_session_authority(call, action, gateway_id, ident)
         answers.require_connected(gateway, outcome)
         return lookup.Target(ident)
     answers.require_connected(gateway, outcome)
     target = await lookup.resolve(gateway, ident)
-    await require_session_authority(db, principal, actor, action, gateway_id, target.session_key)
+    await require_session_authority(call, action, gateway_id, target.session_key)
     return target
 
 
-async def change_model(db: Database, gateway: GatewayClient, gateway_id: str, principal: Principal, actor: Actor,
-                       ident: str, model: object) -> dict:
+async def change_model(call: Call, gateway_id: str, ident: str, model: object) -> dict:
     """Set the model override of the session `ident` means (a session key, or an agent's main session)."""
     model = parse_model(model)
+    gateway = call.gateways.client(gateway_id)
     outcome = "the model was not changed"
     try:
-        target = await _target(db, gateway, gateway_id, principal, actor, "agent.model_change", ident, outcome)
+        target = await _target(call, gateway, gateway_id, "agent.model_change", ident, outcome)
         before = await lookup.session(gateway, target.session_key)
     except GatewayError as error:
         raise answers.failure(error, outcome) from None
@@ -58,8 +56,8 @@ async def change_model(db: Database, gateway: GatewayClient, gateway_id: str, pr
             raise InvalidInput(f"model: the gateway refused it: {error.message}", field="model") from None
         raise answers.failure(error, "the model was not changed") from None
     resolved = result.get("resolved") if isinstance(result, dict) and isinstance(result.get("resolved"), dict) else {}
-    async with db.transaction():
-        await audit.record(db, actor, "agent.model_changed", "session", target.session_key,
+    async with call.db.transaction():
+        await audit.record(call.db, call.actor, "agent.model_changed", "session", target.session_key,
                            {"from": before["model"], "to": model, "resolved": resolved.get("model"),
                             "gatewayId": gateway_id})
     return {"success": True, "sessionKey": target.session_key, "gatewayId": gateway_id, "model": model,
@@ -67,12 +65,12 @@ async def change_model(db: Database, gateway: GatewayClient, gateway_id: str, pr
             "previousModel": before["model"]}
 
 
-async def delete_session(db: Database, gateway: GatewayClient, gateway_id: str, principal: Principal,
-                         actor: Actor, ident: str) -> dict:
+async def delete_session(call: Call, gateway_id: str, ident: str) -> dict:
     """Delete a session on the gateway, and its registration as a project's association if it had one."""
+    db, gateway = call.db, call.gateways.client(gateway_id)
     outcome = "nothing was deleted"
     try:
-        target = await _target(db, gateway, gateway_id, principal, actor, "agent.session_delete", ident, outcome)
+        target = await _target(call, gateway, gateway_id, "agent.session_delete", ident, outcome)
         await lookup.session(gateway, target.session_key)
         await gateway.request("sessions.delete", {"key": target.session_key})
     except GatewayError as error:
@@ -80,6 +78,6 @@ async def delete_session(db: Database, gateway: GatewayClient, gateway_id: str, 
     async with db.transaction():
         unregistered = await db.changed("associations.unregister", gateway_id=gateway_id,
                                         session_key=target.session_key)
-        await audit.record(db, actor, "agent.session_deleted", "session", target.session_key,
+        await audit.record(db, call.actor, "agent.session_deleted", "session", target.session_key,
                            {"unregistered": bool(unregistered), "gatewayId": gateway_id})
     return {"success": True, "deleted": target.session_key, "gatewayId": gateway_id}

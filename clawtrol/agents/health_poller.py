@@ -25,6 +25,7 @@ from ..gateway.client import GatewayClient, GatewayError, GatewayEvent
 from ..gateways.registry import GatewayRegistry
 from ..live import Hub
 from ..webhooks import outbox
+from . import records
 from .health import ACTIVITY_EVENTS, HealthTracker, Observed, as_json
 from .roster import ROSTER_SESSIONS, list_agents
 
@@ -162,8 +163,7 @@ class HealthPoller:
             payload = {**as_json(observed, "stalled", self.tracker.clock()),
                        "gatewayName": self.gateways.name(observed.gateway_id),
                        "stallMinutes": self.tracker.stall_ms / 60_000}
-            task = await self.db.one("agents.task_for_session", gateway_id=observed.gateway_id,
-                                     session_key=observed.key)
+            task = await records.task_for_session(self.db, observed.gateway_id, observed.key)
             payload["task"] = {"id": task["id"], "title": task["title"]} if task else None
 
             async def data() -> dict:

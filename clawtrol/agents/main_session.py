@@ -13,13 +13,11 @@ only enabled gateway (400 naming the choices otherwise).
 
 from __future__ import annotations
 
-from ..audit import Actor
-from ..auth.principal import Principal
 from ..db import Database
 from ..errors import InvalidInput
 from ..gateway.client import GatewayClient
-from ..gateways.registry import GatewayRegistry
 from ..projects import documents
+from ..services import Call
 from . import transcript, work
 
 DEFAULT_HISTORY = 20
@@ -39,12 +37,10 @@ async def project_context(db: Database, project_id: object) -> tuple[str | None,
     return project["id"], documents.context(project, await documents.status_counts(db, project["id"]))
 
 
-async def send(db: Database, gateways: GatewayRegistry, gateway_id: object, principal: Principal, actor: Actor,
-               session_key: str, text: object, project_id: object) -> dict:
+async def send(call: Call, gateway_id: object, session_key: str, text: object, project_id: object) -> dict:
     work.parse_message(text)  # the message's own problems first
-    project, context = await project_context(db, project_id)
-    chosen = gateways.pick(gateway_id)
-    sent = await work.message(db, gateways, chosen, principal, actor, session_key, text, context=context,
+    project, context = await project_context(call.db, project_id)
+    sent = await work.message(call, call.gateways.pick(gateway_id), session_key, text, context=context,
                               details={"projectId": project} if project else None)
     return {**sent, "sessionKey": session_key, "projectId": project}
 

@@ -1,19 +1,20 @@
 """When a task linked to an agent session reaches done without reported usage, pull tokens, cost, model and
 runtime from the session (sessions.describe) and store them.
 
-It listens to the live hub for task.updated events, so moves from the board, the API and agents are all
-seen. The session is asked of the gateway the task's session link records (else the only enabled gateway).
-With several app processes each may try; `agents.set_usage` is conditional, so one writes.
+It hangs on the task.updated domain event (clawtrol/domain_events.py), which every change of a task emits in
+the process that made it, so moves from the board, the API and agents are all seen, once. The session is
+asked of the gateway the task's session link records (else the only enabled gateway).
+`agents.set_usage` is conditional, so a usage reported meanwhile is not overwritten.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-from .. import audit, background
+from .. import audit
 from ..clock import now_iso
 from ..db import Database
+from ..domain_events import TASK_UPDATED, DomainEvents
 from ..errors import GatewayTrouble, Refused
 from ..gateways.registry import GatewayRegistry
 from ..live import Hub
@@ -26,12 +27,10 @@ log = logging.getLogger(__name__)
 GATEWAY = audit.Actor(kind="system", label="OpenClaw gateway")
 
 
-def needs_usage(event: dict) -> str | None:
-    """The task id if this event is a task that just reached done, has a session and reported no usage."""
-    if event.get("type") != "task.updated":
-        return None
-    payload = event.get("payload") or {}
-    task, old = payload.get("task") or {}, payload.get("oldTask") or {}
+def needs_usage(change: dict) -> str | None:
+    """The task id if this change ({"task", "oldTask"} as JSON) took a task to done with a session and no
+    reported usage."""
+    task, old = change.get("task") or {}, change.get("oldTask") or {}
     if task.get("status") != "done" or old.get("status") == "done" or not task.get("sessionKey"):
         return None
     tokens = task.get("tokens") or {}
@@ -41,33 +40,29 @@ def needs_usage(event: dict) -> str | None:
 
 
 class UsagePuller:
-    def __init__(self, db: Database, hub: Hub, gateways: GatewayRegistry):
+    def __init__(self, db: Database, hub: Hub, events: DomainEvents, gateways: GatewayRegistry):
         self.db = db
-        self.hub = hub
+        self.hub = hub  # pages see the pulled usage
+        self.events = events
         self.gateways = gateways
-        self._task: asyncio.Task | None = None
+        self._listening = False
 
     async def start(self) -> None:
-        if self._task is None:
-            queue = self.hub.subscribe()
-            self._task = asyncio.create_task(self._run(queue), name="usage-puller")
+        if not self._listening:
+            self.events.on(TASK_UPDATED, self.task_updated)
+            self._listening = True
 
     async def stop(self) -> None:
-        await background.stop(self._task)
-        self._task = None
+        pass  # a pull under way finishes with the domain events (DomainEvents.drain)
 
-    async def _run(self, queue: asyncio.Queue) -> None:
+    async def task_updated(self, change: dict) -> None:
+        task_id = needs_usage(change)
+        if task_id is None or not self.gateways.any_connected:
+            return
         try:
-            while True:
-                task_id = needs_usage(await queue.get())
-                if task_id is None or not self.gateways.any_connected:
-                    continue
-                try:
-                    await self.pull(task_id)
-                except Exception as exc:  # best effort: usage can still be reported later
-                    log.warning("could not pull usage for task %s: %s", task_id, exc)
-        finally:
-            self.hub.unsubscribe(queue)
+            await self.pull(task_id)
+        except Exception as exc:  # best effort: usage can still be reported later
+            log.warning("could not pull usage for task %s: %s", task_id, exc)
 
     async def pull(self, task_id: str) -> bool:
         """Fill the task's usage from its session; True if this call wrote it."""

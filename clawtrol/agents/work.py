@@ -20,8 +20,9 @@ from ..errors import ApiError, Conflict, Forbidden, InvalidInput
 from ..gateway import answers
 from ..gateway.client import GatewayClient, GatewayError
 from ..gateways.registry import GatewayRegistry
-from ..live import Hub
+from ..services import Call
 from ..tasks import access, service
+from . import records
 from .authority import Authority, over_session
 from .roster import list_agents
 
@@ -105,13 +106,13 @@ async def default_gateway_for(db: Database, task: dict) -> str | None:
     return project["default_gateway_id"] if project else None
 
 
-async def start_work(db: Database, hub: Hub, gateways: GatewayRegistry, principal: Principal, actor: Actor,
-                     task_id: str, agent_id: object, public_url: str, instructions: object = None,
+async def start_work(call: Call, task_id: str, agent_id: object, *, instructions: object = None,
                      gateway_id: object = None) -> dict:
     """Send the task to a new session of an agent on a gateway (`gateway_id`, else the project's default, else
     the only one), then, in one transaction: link the session (and its gateway) to the task, move it to
     in-progress, record who started which session on which gateway (the fact that grants authority over it,
     agents/authority.py) and audit it."""
+    db, gateways, principal, actor = call.db, call.gateways, call.principal, call.actor
     extra = parse_message(instructions, "task") if instructions not in (None, "") else None
     task = await service.get(db, task_id)
     try:
@@ -125,7 +126,8 @@ async def start_work(db: Database, hub: Hub, gateways: GatewayRegistry, principa
     answers.require_connected(gateway)
     agent = await choose_agent(gateway, agent_id, task)
     session_key = new_session_key(agent, task_id)
-    sent = await send(gateway, session_key, briefing(task, public_url, extra), f"clawtrol-start-{secrets.token_hex(8)}")
+    sent = await send(gateway, session_key, briefing(task, call.services.config.public_url, extra),
+                      f"clawtrol-start-{secrets.token_hex(8)}")
     run_id = sent.get("runId")
 
     async def record_start(before: dict) -> None:
@@ -138,7 +140,7 @@ async def start_work(db: Database, hub: Hub, gateways: GatewayRegistry, principa
                             "previousSessionKey": before["session_key"],
                             "previousGatewayId": before.get("session_gateway_id")})
 
-    updated = await service.update(db, hub, principal, actor, task_id,
+    updated = await service.update(call, task_id,
                                    {"sessionKey": session_key, "sessionGatewayId": chosen, "agentId": agent,
                                     "status": "in-progress"},
                                    also=record_start, links_session=True)
@@ -148,17 +150,17 @@ async def start_work(db: Database, hub: Hub, gateways: GatewayRegistry, principa
 
 async def session_authority(db: Database, principal: Principal, gateway_id: str, session_key: str) -> Authority:
     """May `principal` message this session of this gateway, and why."""
-    start = await db.one("agents.session_start", gateway_id=gateway_id, session_key=session_key)
+    start = await records.session_start(db, gateway_id, session_key)
     return over_session(principal, start, deciding=False)
 
 
-async def require_session_authority(db: Database, principal: Principal, actor: Actor, action: str,
-                                    gateway_id: str, session_key: str) -> None:
+async def require_session_authority(call: Call, action: str, gateway_id: str, session_key: str) -> None:
     """Messaging a session, changing its model or deleting it: who may is who may message it (authority.py);
     a refusal is audited as `<action>_refused` and answered 403."""
-    allowed = await session_authority(db, principal, gateway_id, session_key)
+    allowed = await session_authority(call.db, call.principal, gateway_id, session_key)
     if not allowed.allowed:
-        await _refuse(db, actor, action, "session", session_key, Forbidden(allowed.reason, code="FORBIDDEN"))
+        await _refuse(call.db, call.actor, action, "session", session_key,
+                      Forbidden(allowed.reason, code="FORBIDDEN"))
 
 
 async def pick_for_session(db: Database, gateways: GatewayRegistry, requested: object, session_key: str) -> str:
@@ -166,25 +168,24 @@ async def pick_for_session(db: Database, gateways: GatewayRegistry, requested: o
     the session's task link (or a start work record) names, else the only one. Only a default: authority is then
     looked up on the gateway picked."""
     if requested in (None, ""):
-        for row in await db.all("agents.session_gateways", session_key=session_key):
-            if gateways.get(row["gateway_id"]) is not None:
-                return row["gateway_id"]
+        for gateway_id in await records.session_gateways(db, session_key):
+            if gateways.get(gateway_id) is not None:
+                return gateway_id
     return gateways.pick(requested)
 
 
-async def message(db: Database, gateways: GatewayRegistry, gateway_id: str, principal: Principal, actor: Actor,
-                  session_key: str, text: object, *, context: str | None = None,
+async def message(call: Call, gateway_id: str, session_key: str, text: object, *, context: str | None = None,
                   details: dict | None = None) -> dict:
     """Send `text` to the session of that gateway, after `context` when given (a prefix with its own separator,
     e.g. the project a message is about), and audit it as `agent.messaged` with a preview of `text` and
     `details`."""
     text = parse_message(text)
-    await require_session_authority(db, principal, actor, "agent.message", gateway_id, session_key)
-    gateway = gateways.client(gateway_id)
+    await require_session_authority(call, "agent.message", gateway_id, session_key)
+    gateway = call.gateways.client(gateway_id)
     answers.require_connected(gateway)
     result = await send(gateway, session_key, (context or "") + text, f"clawtrol-msg-{secrets.token_hex(8)}")
-    async with db.transaction():
-        await audit.record(db, actor, "agent.messaged", "session", session_key,
+    async with call.db.transaction():
+        await audit.record(call.db, call.actor, "agent.messaged", "session", session_key,
                            {"length": len(text), "preview": text[:200], "runId": result.get("runId"),
                             "gatewayId": gateway_id, **(details or {})})
     return {"success": True, "result": result, "gatewayId": gateway_id}

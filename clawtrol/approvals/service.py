@@ -8,34 +8,19 @@ entry. If the gateway is down, times out or refuses, the claim is released: the 
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from .. import audit
 from ..agents.authority import Authority, over_session
 from ..audit import Actor
 from ..auth.principal import Principal
-from ..clock import iso, now_iso, utcnow
+from ..clock import now_iso
 from ..db import Database
 from ..errors import ApiError, Conflict, Forbidden, GatewayUnreachable, InvalidInput, NotFound
 from ..gateway import answers
 from ..gateway.client import GatewayError
-from ..live import Hub
+from ..services import Call
+from .gate import STAYS_PENDING, publish, send_claimed, stale_before
 from .model import DECISIONS, decisions_of, to_json
-
-if TYPE_CHECKING:
-    from ..gateway.client import GatewayClient
-    from ..gateways.registry import GatewayRegistry
-    from .sync import ApprovalSync
-
-RESOLVE_TIMEOUT = 15.0
-STAYS_PENDING = "the approval stays pending"
-CLAIM_STALE_AFTER = timedelta(seconds=60)  # a claim this old belongs to a process that died mid-decision
-
-
-def stale_before() -> str:
-    return iso(utcnow() - CLAIM_STALE_AFTER)
-
 
 def authority(principal: Principal | None, row: dict) -> Authority:
     """May `principal` decide this approval, and why (from the start work record of its session)."""
@@ -74,14 +59,21 @@ def parse_decision(value: object) -> str:
     return value  # type: ignore[return-value]
 
 
-async def pending_count(db: Database) -> int:
-    return await db.value("approvals.pending_count", now=now_iso()) or 0
+async def queue(db: Database, recent_limit: int, gateway_id: str | None = None) -> tuple[list[dict], list[dict]]:
+    """(pending, most recently closed) approvals of every gateway, or of one."""
+    now = now_iso()
+    if gateway_id is None:
+        return (await db.all("approvals.pending", now=now),
+                await db.all("approvals.recent", limit=recent_limit))
+    return (await db.all("approvals.pending_at", now=now, gateway_id=gateway_id),
+            await db.all("approvals.recent_at", limit=recent_limit, gateway_id=gateway_id))
 
 
 async def locate(db: Database, gateway_id: object, approval_id: str) -> dict:
     """An approval by (gateway, id); the gateway may be left out while only one gateway has this id."""
     if gateway_id not in (None, ""):
-        row = await db.one("approvals.get", gateway_id=gateway_id, id=approval_id) if isinstance(gateway_id, str) else None
+        row = await db.one("approvals.get", gateway_id=gateway_id, id=approval_id) \
+            if isinstance(gateway_id, str) else None
         if row is None:
             raise NotFound("No approval with this id on this gateway.", code="NOT_FOUND")
         return row
@@ -94,22 +86,9 @@ async def locate(db: Database, gateway_id: object, approval_id: str) -> dict:
     return rows[0]
 
 
-async def publish(db: Database, hub: Hub, type_: str, gateway_id: str, approval_id: str, actor: Actor) -> dict | None:
-    """Send approval.<what> to live clients with the approval as it is now and the new pending count."""
-    row = await db.one("approvals.get", gateway_id=gateway_id, id=approval_id)
-    if row is None:
-        return None
-    approval = to_json(row)
-    await hub.publish(type_, {"approval": approval, "id": approval_id, "gatewayId": gateway_id,
-                              "decision": approval["decision"],
-                              "resolvedBy": approval["resolvedBy"], "pendingCount": await pending_count(db),
-                              "actor": actor.label, "actorId": actor.user_id or actor.token_id})
-    return approval
-
-
-async def resolve(db: Database, hub: Hub, registry: "GatewayRegistry", sync: "ApprovalSync", principal: Principal,
-                  actor: Actor, gateway_id: object, approval_id: str, decision: object) -> dict:
+async def resolve(call: Call, gateway_id: object, approval_id: str, decision: object) -> dict:
     """Decide an approval at its own gateway."""
+    db, principal, actor = call.db, call.principal, call.actor
     decision = parse_decision(decision)
     row = await locate(db, gateway_id, approval_id)
     gateway_id = row["gateway_id"]
@@ -122,46 +101,24 @@ async def resolve(db: Database, hub: Hub, registry: "GatewayRegistry", sync: "Ap
     if decision not in allowed:
         raise InvalidInput(f"decision: this request only allows {', '.join(allowed) or 'no decision'}",
                            field="decision")
-    connection = registry.get(gateway_id)
+    connection = call.gateways.get(gateway_id)
     if connection is None or connection.client is None:
         raise GatewayUnreachable("This approval's gateway is disabled or cannot connect; " + STAYS_PENDING + ".",
                                  code="GATEWAY_UNAVAILABLE")
     gateway = connection.client
     answers.require_connected(gateway, STAYS_PENDING)
 
-    claimed = await db.changed("approvals.claim", gateway_id=gateway_id, id=approval_id, decision=decision, user_id=actor.user_id,
-                               token_id=actor.token_id, label=actor.label, now=now, stale_before=stale_before())
+    claimed = await db.changed("approvals.claim", gateway_id=gateway_id, id=approval_id, decision=decision,
+                               user_id=actor.user_id, token_id=actor.token_id, label=actor.label, now=now,
+                               stale_before=stale_before())
     if not claimed:
         raise _conflict(await db.one("approvals.get", gateway_id=gateway_id, id=approval_id) or row)
     try:
-        confirmed = await send_claimed(db, gateway, sync, row, decision, now, actor, "approval.resolved")
+        confirmed = await send_claimed(db, gateway, row, decision, now, actor, "approval.resolved")
     except GatewayError as error:
+        call.services.approvals.schedule_resync(gateway_id)  # it may have decided anyway, or dropped it
         raise answers.failure(error, STAYS_PENDING, "refused the decision") from None
     if not confirmed:  # the claim went stale and someone else took over meanwhile
         raise _conflict(await db.one("approvals.get", gateway_id=gateway_id, id=approval_id) or row)
-    await publish(db, hub, "approval.resolved", gateway_id, approval_id, actor)
+    await publish(db, call.hub, "approval.resolved", gateway_id, approval_id, actor)
     return {"success": True, "id": approval_id, "gatewayId": gateway_id, "decision": decision}
-
-
-async def send_claimed(db: Database, gateway: "GatewayClient", sync: "ApprovalSync", row: dict, decision: str,
-                       claimed_at: str, actor: Actor, action: str, details: dict | None = None) -> bool:
-    """Send a claimed decision to the gateway, then confirm it with its audit entry (`action`) in one
-    transaction. If the gateway does not take it the claim is released and the GatewayError raised. False
-    when the claim had gone stale and someone else took over meanwhile."""
-    gateway_id, approval_id = row["gateway_id"], row["id"]
-    try:
-        await gateway.request("exec.approval.resolve", {"id": approval_id, "decision": decision},
-                              timeout=RESOLVE_TIMEOUT)
-    except GatewayError:
-        await db.changed("approvals.release", gateway_id=gateway_id, id=approval_id, claimed_at=claimed_at,
-                         now=now_iso())
-        sync.schedule_resync(gateway_id)  # the gateway may have decided it anyway, or dropped it: ask what it still has
-        raise
-    async with db.transaction():
-        confirmed = await db.changed("approvals.confirm", gateway_id=gateway_id, id=approval_id,
-                                     claimed_at=claimed_at, now=now_iso())
-        if confirmed:
-            await audit.record(db, actor, action, "approval", approval_id, {
-                "gatewayId": gateway_id, "decision": decision, "command": row["command"][:500], "agentId": row.get("agent_id"),
-                "sessionKey": row.get("session_key"), "taskId": row.get("linked_task_id"), **(details or {})})
-    return bool(confirmed)

@@ -23,7 +23,7 @@ from ..live import Hub
 from ..policies.decide import Claim, RuleBook, claim_if_decided
 from ..webhooks import outbox as webhooks_outbox
 from .model import DECISIONS, NotAnApproval, from_gateway
-from .service import publish, send_claimed, stale_before
+from .gate import publish, send_claimed, stale_before
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +87,12 @@ class ApprovalSync:
         try:
             if connection is None or connection.client is None:
                 raise GatewayUnavailable("the gateway was disabled or removed")
-            confirmed = await send_claimed(self.db, connection.client, self, row, claim.decision, claim.claimed_at,
+            confirmed = await send_claimed(self.db, connection.client, row, claim.decision, claim.claimed_at,
                                            claim.actor, "approval.auto_resolved",
                                            {"ruleId": claim.rule.id, "rule": claim.rule.name})
         except GatewayError as error:
+            if connection is not None and connection.client is not None:
+                self.schedule_resync(claim.gateway_id)  # it may have decided anyway, or dropped it
             log.warning("the gateway did not take an approval rule's decision; a person decides instead: %s", error,
                         extra={"approval": claim.approval_id, "gateway": claim.gateway_id, "rule": claim.rule.name})
             async with self.db.transaction():

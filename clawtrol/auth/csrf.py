@@ -18,6 +18,7 @@ from quart import current_app, request
 
 from ..errors import Forbidden
 from ..incoming import incoming
+from ..services import services
 from .principal import log_refusal
 
 HEADER = "X-CSRF-Token"
@@ -37,7 +38,7 @@ def _origin(url: str) -> str:
 
 def _allowed_origins() -> set[str]:
     allowed = {_origin(current_app.config["CLAWTROL"].public_url)}
-    if current_app.extensions["host_policy"].allows(incoming().host):
+    if services().host_policy.allows(incoming().host):
         allowed.add(_origin(incoming().host_url.replace("ws://", "http://", 1).replace("wss://", "https://", 1)))
     return allowed
 

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 from quart import Quart, current_app, g, redirect, request, url_for
 from quart_auth import AuthUser, QuartAuth, current_user, login_user, logout_user
 
-from ..db import DatabaseUnavailable, current_db
+from ..db import DatabaseUnavailable
 from ..errors import InvalidInput, RateLimited, Unauthenticated, wants_json
 from ..hosts import HostPolicy, hostname_of
 from ..incoming import incoming
@@ -25,6 +25,7 @@ from ..signed_session import auth_serializer
 from . import csrf, sessions
 from .principal import Principal, client_ip, log_refusal
 from .ratelimit import FailureLimiter, client_key
+from ..services import current_db, services, services_of
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ HOST_CHECK_EXEMPT = frozenset({"/api/health"})  # container probes call it by IP
 
 def limiter(name: str) -> FailureLimiter:
     """The app's failure counters: "token_failures" (bad bearer tokens) and "signin_failures"."""
-    return current_app.extensions[name]
+    return getattr(services(), name)
 
 
 def public(view):
@@ -78,12 +79,12 @@ async def _principal_from_bearer(raw: str) -> Principal:
     wait = token_failures.retry_after(address)
     if wait:
         raise RateLimited("Too many failed token attempts; try again later.", extra={"retryAfter": wait})
-    row = await current_app.extensions["token_cache"].lookup(current_db(), raw.strip())
+    row = await services().token_cache.lookup(current_db(), raw.strip())
     if row is None:
         token_failures.fail(address)
         log.warning("rejected API token", extra={"ip": client_ip()})
         raise Unauthenticated("Invalid, expired or revoked API token")
-    current_app.extensions["activity"].token_used(row["id"])  # written in the background, not by this request
+    services().activity.token_used(row["id"])  # written in the background, not by this request
     return Principal(kind="token", id=row["id"], role=row["role"], label=row["name"])
 
 
@@ -95,7 +96,7 @@ async def _principal_from_cookie() -> Principal | None:
     if row is None:
         logout_user()  # expired, idle, deleted or deactivated: drop the stale cookie
         return None
-    current_app.extensions["activity"].session_seen(row["session_id"])
+    services().activity.session_seen(row["session_id"])
     return Principal(kind="user", id=row["id"], role=row["role"], label=row["login"], name=row["name"],
                      avatar_url=row["avatar_url"], session_id=raw_session)
 
@@ -131,7 +132,7 @@ def _is_public() -> bool:
 def check_host() -> None:
     """A 400 for a Host we don't answer to: the defence against DNS rebinding."""
     current = incoming()
-    if current.path in HOST_CHECK_EXEMPT or current_app.extensions["host_policy"].allows(current.host):
+    if current.path in HOST_CHECK_EXEMPT or services().host_policy.allows(current.host):
         return
     shown = (hostname_of(current.host) or current.host)[:100]
     log_refusal("host", f"Host {shown!r} is not PUBLIC_URL's, a loopback name or in ALLOWED_HOSTS")
@@ -169,7 +170,8 @@ async def guard_websocket():
 
 def install(app: Quart) -> None:
     config = app.config["CLAWTROL"]
-    app.extensions["host_policy"] = HostPolicy(config.public_url, config.allowed_hosts)
+    held = services_of(app)
+    held.host_policy = HostPolicy(config.public_url, config.allowed_hosts)
     app.config.update(
         QUART_AUTH_COOKIE_NAME=SECURE_SESSION_COOKIE if config.secure_cookies else SESSION_COOKIE,
         QUART_AUTH_COOKIE_DOMAIN=None,
@@ -182,8 +184,8 @@ def install(app: Quart) -> None:
     )
     QuartAuth(app, serializer_class=auth_serializer)
     # Per client (ratelimit.client_key): 20 bad bearer tokens per 5 minutes, 10 failed sign-ins per 10 minutes.
-    app.extensions["token_failures"] = FailureLimiter(max_failures=20, window_seconds=300)
-    app.extensions["signin_failures"] = FailureLimiter(max_failures=10, window_seconds=600)
+    held.token_failures = FailureLimiter(max_failures=20, window_seconds=300)
+    held.signin_failures = FailureLimiter(max_failures=10, window_seconds=600)
     app.before_request(guard_request)
     app.before_websocket(guard_websocket)
 

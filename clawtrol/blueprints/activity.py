@@ -6,9 +6,8 @@ from quart import Blueprint
 
 from ..activity import feed
 from ..auth.principal import current_actor, require_principal, require_role
-from ..db import current_db
-from ..live import current_hub
 from ..payload import json_object, query_int
+from ..services import current_db, current_hub
 
 blueprint = Blueprint("activity", __name__)
 

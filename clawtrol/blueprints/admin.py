@@ -7,10 +7,10 @@ from quart import Blueprint, current_app, render_template, request
 from ..auth import tokens, users
 from ..auth.principal import ROLES, current_actor, require_principal, require_role
 from ..auth.signup import open_signup_warning
-from ..db import current_db
 from ..errors import InvalidInput, NotFound, Refused
 from ..live import revoke_access, user_changed
 from ..payload import json_object
+from ..services import current_db
 
 blueprint = Blueprint("admin", __name__)
 

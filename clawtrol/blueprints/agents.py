@@ -10,24 +10,23 @@ gateway (400 naming the choices when there are several)."""
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
-from quart import Blueprint, current_app, render_template, request
+from quart import Blueprint, render_template, request
 
-from ..agents import control, lookup, roster, transcript, work
+from ..agents import control, lookup, records, roster, transcript, work
 from ..agents.associations import agent_of
 from ..agents.health import HealthTracker
 from ..agents.authority import over_session, started_by
-from ..auth.principal import current_actor, current_principal, require_principal
-from ..db import current_db
+from .. import htmx
+from ..auth.principal import current_principal, require_principal
 from ..errors import ApiError, Forbidden, GatewayTrouble, GatewayUnreachable, InvalidInput, NotFound, Refused
 from ..gateway import answers
 from ..gateway.client import GatewayClient, GatewayError
-from ..gateways.registry import GatewayRegistry, current_registry
-from ..live import current_hub
+from ..gateways.registry import GatewayRegistry
 from ..payload import json_object, query_int
+from ..services import current_call, current_db, current_registry, services
 from ..tasks.model import to_json
 
 blueprint = Blueprint("agents", __name__)
@@ -41,7 +40,7 @@ def _registry() -> GatewayRegistry:
 
 
 def _health() -> HealthTracker:
-    return current_app.extensions["agent_health"]
+    return services().agent_health
 
 
 def _requested(body: dict | None = None) -> str | None:
@@ -140,9 +139,8 @@ async def _sessions(gateway_id: str, gateway: GatewayClient, agent_id: str | Non
 
 
 async def _linked_tasks(gateway_id: str, sessions: list[dict]) -> dict[str, dict]:
-    keys = [s["sessionKey"] for s in sessions if s["sessionKey"]]
-    rows = await current_db().all("agents.tasks_for_sessions", gateway_id=gateway_id, keys=keys) if keys else []
-    return {row["session_key"]: row for row in rows}
+    return await records.tasks_for_sessions(current_db(), gateway_id,
+                                            [s["sessionKey"] for s in sessions if s["sessionKey"]])
 
 
 async def _all_sessions(agent_id: str | None, limit: int, timeout: float = API_TIMEOUT
@@ -191,7 +189,7 @@ async def roster_page():
     return await render_template("agents/roster.html", groups=groups, problem=problem,
                                  agents=[agent for group in groups for agent in group["agents"]],
                                  several=len(_registry().connections()) > 1,
-                                 stall_minutes=current_app.config["CLAWTROL"].stall_minutes)
+                                 stall_minutes=services().config.stall_minutes)
 
 
 @blueprint.get("/agents/<agent_id>")
@@ -222,9 +220,9 @@ async def session_page(session_key: str):
         context.update(problem=error.message, authority=over_session(current_principal(), None, deciding=False),
                        choices=registry.connections())
         return await render_template("agents/transcript.html", **context)
-    start = await db.one("agents.session_start", gateway_id=gateway_id, session_key=session_key)
+    start = await records.session_start(db, gateway_id, session_key)
     context.update(gateway_id=gateway_id, gateway_name=registry.name(gateway_id), started_by=started_by(start),
-                   task=await db.one("agents.task_for_session", gateway_id=gateway_id, session_key=session_key),
+                   task=await records.task_for_session(db, gateway_id, session_key),
                    authority=over_session(current_principal(), start, deciding=False),
                    health=_health().session_state(session_key, gateway_id))
     try:
@@ -241,16 +239,16 @@ async def message_form(session_key: str):
     form = await request.form
     draft = form.get("message")
     gateway_id = form.get("gatewayId") or None
+    call = current_call()
     try:
-        principal = require_principal()
         gateway_id = await _session_gateway(session_key, {"gatewayId": gateway_id})
-        await work.message(current_db(), _registry(), gateway_id, principal, current_actor(), session_key, draft)
-        toast, draft = {"message": "Message sent to the agent.", "level": "success"}, None
+        await work.message(call, gateway_id, session_key, draft)
+        toast, draft = htmx.toast("Message sent to the agent.", "success"), None
     except (Refused, Forbidden, NotFound, GatewayTrouble) as error:  # the form stays; a toast says why
-        toast = {"message": error.message, "level": "error"}
+        toast = htmx.toast(error.message, "error")
     html = await render_template("agents/_message_form.html", session_key=session_key, draft=draft,
                                  gateway_id=gateway_id)
-    return html, 200, {"HX-Trigger": json.dumps({"clawtrol:toast": toast})}
+    return html, 200, toast
 
 
 # --- JSON API --------------------------------------------------------------------------------------------
@@ -295,7 +293,7 @@ async def api_session(agent_id: str, session_id: str):
     gateway_id = await _session_gateway(session_id) if ":" in session_id else _registry().pick(_requested())
     session = await _from_gateway(gateway_id, lambda gateway: lookup.find_session(gateway, agent_id, session_id))
     linked = (await _linked_tasks(gateway_id, [session])).get(session["sessionKey"])
-    start = await current_db().one("agents.session_start", gateway_id=gateway_id, session_key=session["sessionKey"])
+    start = await records.session_start(current_db(), gateway_id, session["sessionKey"])
     return {**session, "agentId": session["agentId"] or agent_id, "gatewayId": gateway_id,
             "gatewayName": _registry().name(gateway_id), "taskId": linked["id"] if linked else None,
             "startedBy": started_by(start), "health": _health().describe_session(gateway_id, session)}
@@ -314,7 +312,7 @@ async def api_transcript(agent_id: str, session_key: str):
         except NotFound:
             pass  # not a session id: taken as the key itself
     history = await _from_gateway(gateway_id, lambda gateway: transcript.history(gateway, session_key, limit))
-    start = await current_db().one("agents.session_start", gateway_id=gateway_id, session_key=session_key)
+    start = await records.session_start(current_db(), gateway_id, session_key)
     return {"agentId": agent_id, **history, "gatewayId": gateway_id, "startedBy": started_by(start),
             "authority": over_session(current_principal(), start, deciding=False).to_json("canMessage")}
 
@@ -328,20 +326,17 @@ async def api_start_work():
     body = await json_object({"taskId", "agentId", "label", "task", "model", "projectId", "gatewayId"})
     if not isinstance(body.get("taskId"), str) or not body["taskId"]:
         raise InvalidInput("taskId: required; work is always started on a task", field="taskId")
-    result = await work.start_work(current_db(), current_hub(), _registry(), require_principal(), current_actor(),
-                                   body["taskId"], body.get("agentId") or body.get("label"),
-                                   current_app.config["CLAWTROL"].public_url, body.get("task"),
-                                   gateway_id=_requested(body))
+    result = await work.start_work(current_call(), body["taskId"], body.get("agentId") or body.get("label"),
+                                   instructions=body.get("task"), gateway_id=_requested(body))
     return {**result, "task": to_json(result["task"])}, 201
 
 
 @blueprint.post("/api/agents/<path:session_key>/message")
 async def api_message(session_key: str):
     body = await json_object({"message", "gatewayId"})
-    principal = require_principal()
+    call = current_call()
     gateway_id = await _session_gateway(session_key, body)
-    return await work.message(current_db(), _registry(), gateway_id, principal, current_actor(), session_key,
-                              body.get("message"))
+    return await work.message(call, gateway_id, session_key, body.get("message"))
 
 
 @blueprint.get("/api/agents/subagents")
@@ -388,17 +383,15 @@ async def api_agent_history(agent_id: str):
 @blueprint.patch("/api/agents/<agent_id>/model")
 async def api_agent_model(agent_id: str):
     """Change the model of a session (or of an agent's main session) through the gateway's sessions.patch."""
-    principal = require_principal()
+    call = current_call()
     body = await json_object({"model", "gatewayId"})
     gateway_id = await _target_gateway(agent_id, body)
-    return await control.change_model(current_db(), _registry().client(gateway_id), gateway_id, principal,
-                                      current_actor(), agent_id, body.get("model"))
+    return await control.change_model(call, gateway_id, agent_id, body.get("model"))
 
 
 @blueprint.delete("/api/agents/<agent_id>")
 async def api_delete_session(agent_id: str):
     """Delete a session on the gateway (the original's DELETE /api/agents/:sessionKey)."""
-    principal = require_principal()
+    call = current_call()
     gateway_id = await _target_gateway(agent_id)
-    return await control.delete_session(current_db(), _registry().client(gateway_id), gateway_id, principal,
-                                        current_actor(), agent_id)
+    return await control.delete_session(call, gateway_id, agent_id)

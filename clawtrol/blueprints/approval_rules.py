@@ -8,12 +8,11 @@ from quart import Blueprint, render_template, request
 
 from ..auth.principal import current_actor, require_principal, require_role
 from ..clock import iso, parse_iso
-from ..db import current_db
 from ..errors import NotFound, Refused
-from ..gateways.registry import current_registry
 from ..payload import json_object
 from ..policies import decide, rules
 from ..policies.matching import BadPattern, compile_pattern, is_regex
+from ..services import current_db, current_registry
 
 blueprint = Blueprint("approval_rules", __name__)
 

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 
-from quart import Blueprint, current_app, render_template, request
+from quart import Blueprint, render_template, request
 
 from ..approvals import service
+from ..approvals.gate import pending_count
 from ..approvals.model import DECISION_LABELS, to_json
+from .. import htmx
 from ..approvals.service import authority
-from ..auth.principal import current_actor, current_principal, require_principal
-from ..clock import now_iso
-from ..db import current_db
+from ..auth.principal import current_principal, require_principal
 from ..errors import Forbidden, GatewayTrouble, InvalidInput, NotFound, Refused
-from ..gateways.registry import current_registry
-from ..live import current_hub
 from ..payload import json_object, query_int
+from ..services import current_call, current_db, current_registry
 
 blueprint = Blueprint("approvals", __name__)
 
@@ -37,21 +35,9 @@ def _gateway_filter(value: object) -> str | None:
     return value
 
 
-async def _resolve(gateway_id: object, approval_id: str, decision: object) -> dict:
-    return await service.resolve(current_db(), current_hub(), _registry(), current_app.extensions["approvals"],
-                                 require_principal(), current_actor(), gateway_id, approval_id, decision)
-
-
 async def _queue(recent_limit: int = RECENT_LIMIT, gateway_id: str | None = None) -> dict:
     """Pending and recent approvals of every gateway, or of one."""
-    db = current_db()
-    now = now_iso()
-    if gateway_id is None:
-        pending = await db.all("approvals.pending", now=now)
-        recent = await db.all("approvals.recent", limit=recent_limit)
-    else:
-        pending = await db.all("approvals.pending_at", now=now, gateway_id=gateway_id)
-        recent = await db.all("approvals.recent_at", limit=recent_limit, gateway_id=gateway_id)
+    pending, recent = await service.queue(current_db(), recent_limit, gateway_id)
     return {"pending": pending, "recent": recent, "gateway_connected": _registry().connected}
 
 
@@ -88,13 +74,14 @@ async def queue_fragment():
 async def decide(gateway_id: str, approval_id: str):
     """The queue's buttons: decide, then answer with the refreshed queue and a toast saying what happened."""
     form = await request.form
+    call = current_call()
     try:
-        result = await _resolve(gateway_id, approval_id, form.get("decision"))
-        toast = {"message": f"{DECISION_LABELS[result['decision']]}: decision sent to the gateway.", "level": "success"}
+        result = await service.resolve(call, gateway_id, approval_id, form.get("decision"))
+        toast = htmx.toast(f"{DECISION_LABELS[result['decision']]}: decision sent to the gateway.", "success")
     except (Refused, Forbidden, NotFound, GatewayTrouble) as error:  # the queue re-renders; a toast says why
-        toast = {"message": error.message, "level": "error"}
+        toast = htmx.toast(error.message, "error")
     html = await _render_queue("approvals/_queue.html", _gateway_filter(form.get("gatewayFilter")))
-    return html, 200, {"HX-Trigger": json.dumps({"clawtrol:toast": toast})}
+    return html, 200, toast
 
 
 # --- JSON API --------------------------------------------------------------------------------------------
@@ -118,7 +105,7 @@ async def list_approvals():
 @blueprint.get("/api/approvals/status")
 async def approvals_status():
     require_principal()
-    return {"connected": _registry().connected, "pendingCount": await service.pending_count(current_db())}
+    return {"connected": _registry().connected, "pendingCount": await pending_count(current_db())}
 
 
 @blueprint.get("/api/approvals/<approval_id>")
@@ -130,4 +117,5 @@ async def get_approval(approval_id: str):
 @blueprint.post("/api/approvals/<approval_id>/resolve")
 async def resolve_approval(approval_id: str):
     body = await json_object({"decision", "gatewayId"})
-    return await _resolve(body.get("gatewayId", request.args.get("gatewayId")), approval_id, body.get("decision"))
+    return await service.resolve(current_call(), body.get("gatewayId", request.args.get("gatewayId")), approval_id,
+                                 body.get("decision"))

@@ -7,9 +7,9 @@ from quart import Blueprint
 
 from ..agents import associations
 from ..auth.principal import current_actor, require_principal, require_role
-from ..db import current_db
 from ..errors import NotFound
 from ..payload import json_object
+from ..services import current_db
 
 blueprint = Blueprint("associations", __name__)
 

@@ -11,10 +11,10 @@ from quart import Blueprint, Response, render_template, request
 from .. import audit
 from ..auth.principal import require_role
 from ..clock import iso, parse_iso
-from ..db import current_db
 from ..errors import InvalidInput
 from ..payload import query_int
 from ..spreadsheet import csv_cell
+from ..services import current_db
 
 blueprint = Blueprint("audit", __name__)
 

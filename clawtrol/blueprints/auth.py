@@ -13,9 +13,9 @@ from ..auth.guard import end_browser_session, limiter, public, safe_next, start_
 from ..auth.principal import current_actor, require_principal
 from ..auth.ratelimit import client_key
 from ..auth.signup import SignupPolicy
-from ..db import current_db
 from ..hosts import hostname_of, is_loopback_name, url_hostname
 from ..live import revoke_access
+from ..services import current_db
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("auth", __name__)

@@ -3,21 +3,18 @@ dialog, drag-and-drop moves and comments. Every fragment is rendered with the vi
 
 from __future__ import annotations
 
-import json
 from urllib.parse import parse_qsl, urlsplit
 
-from quart import Blueprint, current_app, render_template, request
+from quart import Blueprint, render_template, request
 from werkzeug.datastructures import MultiDict
 
-from .. import audit
+from .. import audit, htmx
 from ..agents import work
-from ..auth.principal import current_actor, current_principal, require_principal
-from ..db import current_db
+from ..auth.principal import current_principal, require_principal
 from ..errors import Forbidden, InvalidInput, NotFound, Refused
-from ..gateways.registry import current_registry
-from ..live import current_hub
 from ..payload import form_int, query_int
-from ..tasks import access, comments, service
+from ..services import current_call, current_db, current_registry
+from ..tasks import access, board, comments, service
 from ..tasks.filters import TaskFilters
 from ..tasks.model import PRIORITIES, PRIORITY_LABELS, STATUS_LABELS, STATUSES
 
@@ -41,29 +38,23 @@ def _board_filters() -> TaskFilters:
     "show more"), otherwise the page's address (HX-Current-URL) for moves, edits and live refreshes."""
     if any(key in request.args for key in FILTER_KEYS):
         return TaskFilters.from_args(request.args, project_key="project")
-    current = request.headers.get("HX-Current-URL")
+    current = htmx.current_url()
     if current:
         return TaskFilters.from_args(MultiDict(parse_qsl(urlsplit(current).query)), project_key="project")
     return TaskFilters()
 
 
+def _params(filters: TaskFilters) -> dict:
+    return filters.params(current_principal(), with_status=False, with_agent=False)
+
+
 async def _column(status: str, filters: TaskFilters, offset: int = 0) -> dict:
-    db = current_db()
-    params = filters.params(current_principal(), with_status=False, with_agent=False)
-    limit = _page_size(status)
-    if status == "done":
-        tasks = await db.all("tasks.board_done", limit=limit, offset=offset, **params)
-    else:
-        tasks = await db.all("tasks.board_column", status=status, limit=limit, offset=offset, **params)
+    tasks = await board.column(current_db(), status, _params(filters), _page_size(status), offset)
     return {"status": status, "label": STATUS_LABELS[status], "tasks": tasks, "offset": offset + len(tasks)}
 
 
 async def _counts(filters: TaskFilters) -> dict[str, int]:
-    params = filters.params(current_principal(), with_status=False, with_agent=False)
-    rows = await current_db().all("tasks.board_counts", **params)
-    counts = {status: 0 for status in STATUSES}
-    counts.update({row["status"]: row["n"] for row in rows})
-    return counts
+    return await board.counts(current_db(), _params(filters))
 
 
 async def _render_columns(statuses, filters: TaskFilters, oob: bool) -> str:
@@ -77,14 +68,8 @@ async def _render_columns(statuses, filters: TaskFilters, oob: bool) -> str:
 
 
 async def _choices() -> dict:
-    db = current_db()
-    users = [u for u in await db.all("users.list") if u["active"]]
-    return {"users": users, "projects": await db.all("projects.options"), "statuses": STATUSES,
-            "status_labels": STATUS_LABELS, "priorities": PRIORITIES, "priority_labels": PRIORITY_LABELS}
-
-
-def _toast(message: str, level: str = "error") -> dict:
-    return {"HX-Trigger": json.dumps({"clawtrol:toast": {"message": message, "level": level}})}
+    return {**await board.form_choices(current_db()), "statuses": STATUSES, "status_labels": STATUS_LABELS,
+            "priorities": PRIORITIES, "priority_labels": PRIORITY_LABELS}
 
 
 # --- the board -------------------------------------------------------------------------------------
@@ -95,7 +80,7 @@ async def board_page():
     filters = TaskFilters.from_args(request.args, project_key="project")
     counts = await _counts(filters)
     columns = [await _column(status, filters) for status in STATUSES]
-    template = "board/_columns.html" if request.headers.get("HX-Request") else "board/index.html"
+    template = "board/_columns.html" if htmx.is_htmx() else "board/index.html"
     return await render_template(template, columns=columns, counts=counts, filters=filters,
                                  can_create=access.can_create(principal), **await _choices())
 
@@ -108,7 +93,7 @@ async def columns_fragment():
     statuses = [status for status in request.args.getlist("status") if status in STATUSES]
     if not statuses:
         raise InvalidInput(f"status: one or more of {', '.join(STATUSES)}", field="status")
-    return await _render_columns(statuses, _board_filters(), oob=True), 200, {"HX-Reswap": "none"}
+    return await _render_columns(statuses, _board_filters(), oob=True), 200, htmx.no_swap()
 
 
 @blueprint.get("/board/columns/<status>")
@@ -128,20 +113,18 @@ async def column_fragment(status: str):
 async def move_task(task_id: str):
     """Drag-and-drop: the columns involved come back out of band (server truth, so a refused move snaps
     back), with a toast saying why when it was refused."""
-    principal = require_principal()
-    db = current_db()
-    before = await service.get(db, task_id)
+    call = current_call()
+    before = await service.get(call.db, task_id)
     status = request.args.get("status", "")
     version = request.args.get("version", "")
     headers: dict = {}
     try:
-        await service.update(db, current_hub(), principal, current_actor(), task_id,
-                             {"status": status, "version": form_int(version)})
+        await service.update(call, task_id, {"status": status, "version": form_int(version)})
     except (Refused, Forbidden) as error:  # the card stays where it was; a toast says why
-        headers = _toast(error.message)
+        headers = htmx.toast(error.message, "error")
     statuses = [before["status"]] + ([status] if status in STATUSES else [])
     html = await _render_columns(statuses, _board_filters(), oob=True)
-    return html, 200, {"HX-Reswap": "none", **headers}
+    return html, 200, htmx.no_swap() | headers
 
 
 # --- task detail and editing -----------------------------------------------------------------------
@@ -178,7 +161,7 @@ async def _start_choices(task: dict) -> dict:
 async def task_detail(task_id: str):
     require_principal()
     html, status = await _detail(task_id)
-    if request.headers.get("HX-Request"):
+    if htmx.is_htmx():
         return html, status
     return await render_template("board/task_page.html", detail=html), status
 
@@ -188,9 +171,7 @@ async def start_work(task_id: str):
     """"Start work" in the task dialog: send the task to an agent; the dialog shows the outcome."""
     form = await request.form
     try:
-        result = await work.start_work(current_db(), current_hub(), current_registry(),
-                                       require_principal(), current_actor(), task_id, form.get("agentId") or None,
-                                       current_app.config["CLAWTROL"].public_url,
+        result = await work.start_work(current_call(), task_id, form.get("agentId") or None,
                                        gateway_id=form.get("gatewayId") or None)
     except Refused as error:
         html, _ = await _detail(task_id, error=error.message)
@@ -213,15 +194,13 @@ def _form_changes(form) -> dict:
 
 @blueprint.post("/board/tasks/<task_id>")
 async def update_task(task_id: str):
-    principal = require_principal()
+    call = current_call()
     form = await request.form
-    db = current_db()
-    before = await service.get(db, task_id)
+    before = await service.get(call.db, task_id)
     body = _form_changes(form)
-    version = form.get("version", "")
-    body["version"] = form_int(version)
+    body["version"] = form_int(form.get("version", ""))
     try:
-        task = await service.update(db, current_hub(), principal, current_actor(), task_id, body)
+        task = await service.update(call, task_id, body)
     except Refused as error:
         html, status = await _detail(task_id, error=error.message, status=error.status)
         return html, status
@@ -232,10 +211,9 @@ async def update_task(task_id: str):
 
 @blueprint.delete("/board/tasks/<task_id>")
 async def delete_task(task_id: str):
-    principal = require_principal()
-    task = await service.delete(current_db(), current_hub(), principal, current_actor(), task_id)
+    task = await service.delete(current_call(), task_id)
     columns = await _render_columns([task["status"]], _board_filters(), oob=True)
-    return columns, 200, {"HX-Reswap": "none", "HX-Trigger": json.dumps({"clawtrol:close-dialog": {}})}
+    return columns, 200, htmx.no_swap() | htmx.close_dialog()
 
 
 @blueprint.get("/board/new")
@@ -247,15 +225,15 @@ async def new_task_form():
 
 @blueprint.post("/board/tasks")
 async def create_task():
-    principal = require_principal()
+    call = current_call()
     form = await request.form
     body = {k: v for k, v in _form_changes(form).items() if v is not None}
     try:
-        task = await service.create(current_db(), current_hub(), principal, current_actor(), body)
+        task = await service.create(call, body)
     except Refused as error:
         return await render_template("board/_new.html", form=form, error=error.message, **await _choices()), 400
     columns = await _render_columns([task["status"]], _board_filters(), oob=True)
-    return columns, 200, {"HX-Reswap": "none", "HX-Trigger": json.dumps({"clawtrol:close-dialog": {}})}
+    return columns, 200, htmx.no_swap() | htmx.close_dialog()
 
 
 # --- comments --------------------------------------------------------------------------------------
@@ -276,10 +254,10 @@ async def comment_thread(task_id: str):
 
 @blueprint.post("/board/tasks/<task_id>/comments")
 async def add_comment(task_id: str):
-    principal = require_principal()
+    call = current_call()
     form = await request.form
     try:
-        await comments.create(current_db(), current_hub(), principal, current_actor(), task_id, form.get("content"))
+        await comments.create(call, task_id, form.get("content"))
     except Refused as error:
         return await _thread(task_id, error.message, error.status)
     return await _thread(task_id)
@@ -287,11 +265,10 @@ async def add_comment(task_id: str):
 
 @blueprint.post("/board/tasks/<task_id>/comments/<comment_id>")
 async def edit_comment(task_id: str, comment_id: str):
-    principal = require_principal()
+    call = current_call()
     form = await request.form
     try:
-        await comments.update(current_db(), current_hub(), principal, current_actor(), task_id, comment_id,
-                              form.get("content"))
+        await comments.update(call, task_id, comment_id, form.get("content"))
     except Refused as error:
         return await _thread(task_id, error.message, error.status)
     return await _thread(task_id)
@@ -299,6 +276,5 @@ async def edit_comment(task_id: str, comment_id: str):
 
 @blueprint.delete("/board/tasks/<task_id>/comments/<comment_id>")
 async def delete_comment(task_id: str, comment_id: str):
-    principal = require_principal()
-    await comments.delete(current_db(), current_hub(), principal, current_actor(), task_id, comment_id)
+    await comments.delete(current_call(), task_id, comment_id)
     return await _thread(task_id)

@@ -11,10 +11,10 @@ from quart import Blueprint, Response, render_template, request, url_for
 
 from ..auth.principal import require_principal
 from ..costs import charts, periods, report
-from ..db import current_db
 from ..errors import InvalidInput, Refused
 from ..payload import query_int
 from ..spreadsheet import csv_cell
+from ..services import current_db
 
 blueprint = Blueprint("costs", __name__)
 

@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import json
 
-from quart import Blueprint, current_app, render_template, request
+from quart import Blueprint, render_template, request
 
 from ..auth.principal import current_actor, require_role
-from ..db import current_db
 from ..errors import GatewayTrouble, Refused
 from ..gateways import service
 from ..gateways.model import FIELDS, state_of
 from ..gateways.registry import GatewayRegistry
 from ..gateways.secrets import TokenBox
-from ..live import current_hub
 from ..payload import json_object
+from ..services import current_db, current_registry, services
 
 blueprint = Blueprint("gateways", __name__)
 
@@ -25,11 +24,11 @@ TEST_FIELDS = frozenset({"url", "token", "gatewayId"})
 
 
 def _registry() -> GatewayRegistry:
-    return current_app.extensions["gateways"]
+    return current_registry()
 
 
 def _box() -> TokenBox:
-    return current_app.extensions["gateway_tokens"]
+    return services().gateway_tokens
 
 
 async def _test(url: object, token: object, gateway_id: object) -> dict:
@@ -56,7 +55,7 @@ async def api_get(gateway_id: str):
 async def api_create():
     require_role("admin", MANAGE)
     db, registry = current_db(), _registry()
-    row = await service.create(db, current_hub(), registry, _box(), current_actor(), await json_object(FIELDS))
+    row = await service.create(services(), current_actor(), await json_object(FIELDS))
     return await service.one(db, registry, row["id"]), 201
 
 
@@ -65,14 +64,14 @@ async def api_update(gateway_id: str):
     require_role("admin", MANAGE)
     db, registry = current_db(), _registry()
     body = await json_object(FIELDS)
-    await service.update(db, current_hub(), registry, _box(), current_actor(), gateway_id, body)
+    await service.update(services(), current_actor(), gateway_id, body)
     return await service.one(db, registry, gateway_id)
 
 
 @blueprint.delete("/api/gateways/<gateway_id>")
 async def api_delete(gateway_id: str):
     require_role("admin", MANAGE)
-    return await service.remove(current_db(), current_hub(), _registry(), current_actor(), gateway_id)
+    return await service.remove(services(), current_actor(), gateway_id)
 
 
 @blueprint.post("/api/gateways/test")
@@ -136,7 +135,7 @@ async def create_fragment():
     require_role("admin", MANAGE)
     body = _from_form(await request.form)
     try:
-        row = await service.create(current_db(), current_hub(), _registry(), _box(), current_actor(), body)
+        row = await service.create(services(), current_actor(), body)
     except (Refused, GatewayTrouble) as error:
         return await _render("gateways/_form.html", 400 if error.status < 500 else error.status,
                              form={**body, "token": None}, error=error)
@@ -149,7 +148,7 @@ async def update_fragment(gateway_id: str):
     db = current_db()
     body = _from_form(await request.form)
     try:
-        row = await service.update(db, current_hub(), _registry(), _box(), current_actor(), gateway_id, body)
+        row = await service.update(services(), current_actor(), gateway_id, body)
     except (Refused, GatewayTrouble) as error:
         before = await service.get(db, gateway_id)
         return await _render("gateways/_form.html", 400 if error.status < 500 else error.status, editing=gateway_id,
@@ -162,7 +161,7 @@ async def toggle_fragment(gateway_id: str):
     require_role("admin", MANAGE)
     db = current_db()
     before = await service.get(db, gateway_id)
-    row = await service.update(db, current_hub(), _registry(), _box(), current_actor(), gateway_id,
+    row = await service.update(services(), current_actor(), gateway_id,
                                {"enabled": not bool(before["enabled"])})
     return await _render("gateways/_list.html",
                          toast=f"Gateway '{row['name']}' {'enabled' if row['enabled'] else 'disabled'}.")
@@ -173,7 +172,7 @@ async def delete_fragment(gateway_id: str):
     require_role("admin", MANAGE)
     db = current_db()
     row = await service.get(db, gateway_id)
-    result = await service.remove(db, current_hub(), _registry(), current_actor(), gateway_id)
+    result = await service.remove(services(), current_actor(), gateway_id)
     closed = result["closedApprovals"]
     note = f"; {closed} pending approval{'s' if closed != 1 else ''} closed" if closed else ""
     return await _render("gateways/_list.html", toast=f"Gateway '{row['name']}' removed{note}.")

@@ -21,9 +21,10 @@ from quart import Blueprint, current_app, g, websocket
 from ..auth import sessions, tokens
 from ..auth.principal import Principal
 from ..clock import now_iso
-from ..db import DatabaseUnavailable, current_db
+from ..db import DatabaseUnavailable
 from ..errors import Unauthenticated
-from ..live import Holder, Subscription, current_hub
+from ..live import Holder, Subscription
+from ..services import current_db, current_hub, current_registry
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("live", __name__)
@@ -33,7 +34,7 @@ RECHECK_CONFIG_KEY = "LIVE_RECHECK_SECONDS"  # an app.config key (tests shorten 
 
 
 def _gateway_connected() -> bool:
-    return current_app.extensions["gateways"].connected
+    return current_registry().connected
 
 
 def _recheck_seconds() -> float:

@@ -3,30 +3,28 @@ gateway a `gatewayId` (JSON body field, or query parameter for the history) name
 
 from __future__ import annotations
 
-from quart import Blueprint, current_app, request
+from quart import Blueprint, request
 
 from ..agents import main_session
-from ..auth.principal import current_actor, require_principal
-from ..db import current_db
+from ..auth.principal import require_principal
 from ..gateway import answers
 from ..gateway.client import GatewayError
-from ..gateways.registry import current_registry
 from ..payload import json_object, query_int
+from ..services import current_call, current_registry, services
 
 blueprint = Blueprint("message", __name__)
 
 
 def _main_session() -> str:
-    return current_app.config["CLAWTROL"].main_session_key
+    return services().config.main_session_key
 
 
 @blueprint.post("/api/message")
 async def api_message():
-    principal = require_principal()
+    call = current_call()
     body = await json_object({"message", "projectId", "gatewayId"})
     requested = body.get("gatewayId") or request.args.get("gatewayId")
-    return await main_session.send(current_db(), current_registry(), requested, principal,
-                                   current_actor(), _main_session(), body.get("message"), body.get("projectId"))
+    return await main_session.send(call, requested, _main_session(), body.get("message"), body.get("projectId"))
 
 
 @blueprint.get("/api/message/history")

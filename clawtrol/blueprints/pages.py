@@ -3,9 +3,9 @@
 from quart import Blueprint, current_app, render_template
 
 from .. import health
-from ..db import current_db
 from ..gateways import service as gateways
 from ..gateways.model import state_of
+from ..services import current_db, current_registry
 
 blueprint = Blueprint("pages", __name__)
 
@@ -21,7 +21,7 @@ def _from_registry(registry) -> list[dict]:
 @blueprint.get("/status")
 async def status():
     report = await health.check()
-    registry = current_app.extensions["gateways"]
+    registry = current_registry()
     if report["db"]["connected"]:
         db = current_db()
         migrations = await db.all("migrations.applied")

@@ -9,14 +9,11 @@ from quart import Blueprint, Response, redirect, render_template, request
 from .. import settings
 from ..auth.guard import safe_next
 from ..auth.principal import current_actor, require_principal, require_role
-from ..db import current_db
-from ..errors import InvalidInput, Refused
+from ..errors import Refused
 from ..payload import json_object
+from ..services import current_db
 
 blueprint = Blueprint("settings", __name__)
-
-THEME_COOKIE = "clawtrol_theme"
-THEMES = ("auto", "light", "dark")
 
 
 @blueprint.get("/api/settings")
@@ -60,13 +57,11 @@ async def choose_theme():
     """A person's own light/dark choice, kept in a cookie; back to the page they were on."""
     require_principal()
     form = await request.form
-    theme = form.get("theme", "auto")
-    if theme not in THEMES:
-        raise InvalidInput(f"theme: must be one of {', '.join(THEMES)}", field="theme")
+    theme = settings.parse_theme(form.get("theme", "auto"))
     referrer = urlsplit(request.headers.get("Referer", "/"))
     back = safe_next(referrer.path + (f"?{referrer.query}" if referrer.query else ""))
     response = redirect(back, 303)
-    response.set_cookie(THEME_COOKIE, theme, max_age=365 * 86400, httponly=True, samesite="Lax",
+    response.set_cookie(settings.THEME_COOKIE, theme, max_age=365 * 86400, httponly=True, samesite="Lax",
                         secure=request.scheme == "https" or request.headers.get("X-Forwarded-Proto") == "https")
     return response
 
@@ -79,13 +74,3 @@ async def settings_css():
     css = f":root {{ --column-width: {int(values['kanbanColumnWidth'])}px; }}\n"
     return Response(css, mimetype="text/css", headers={"Cache-Control": "private, max-age=60"})
 
-
-async def page_theme() -> str:
-    """The theme for this page: the person's cookie, else the team default."""
-    chosen = request.cookies.get(THEME_COOKIE)
-    if chosen in THEMES:
-        return chosen
-    try:
-        return (await settings.cached(current_db()))["theme"]
-    except Exception:  # error pages render even when the database is down
-        return "auto"

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from quart import Blueprint, request
 
-from ..auth.principal import current_actor, require_principal
-from ..db import current_db
-from ..live import current_hub
+from ..auth.principal import require_principal
 from ..payload import json_object, query_int
+from ..services import current_call, current_db
 from ..tasks import comments, service
 from ..tasks.filters import TaskFilters
 from ..tasks.model import READ_ONLY, WRITABLE, to_json
@@ -27,23 +26,16 @@ async def list_tasks():
     principal = require_principal()
     filters = TaskFilters.from_args(request.args)
     limit, offset = _paging()
-    db = current_db()
-    params = filters.params(principal)
-    rows = await db.all("tasks.search", limit=limit, offset=offset, **params)
-    if any(params.values()):
-        total = await db.value("tasks.search_count", **params)
-    else:
-        total = await db.value("tasks.count_all")
+    rows, total = await service.search(current_db(), filters.params(principal), limit, offset)
     return {"tasks": [to_json(row) for row in rows], "count": len(rows), "total": total, "limit": limit,
             "offset": offset}
 
 
 @blueprint.post("/api/tasks")
 async def create_task():
-    principal = require_principal()
+    call = current_call()
     body = await json_object(set(WRITABLE) | set(READ_ONLY))  # read-only ones are refused by name
-    task = await service.create(current_db(), current_hub(), principal, current_actor(), body)
-    return to_json(task), 201
+    return to_json(await service.create(call, body)), 201
 
 
 @blueprint.get("/api/tasks/<task_id>")
@@ -54,16 +46,14 @@ async def get_task(task_id: str):
 
 @blueprint.patch("/api/tasks/<task_id>")
 async def update_task(task_id: str):
-    principal = require_principal()
+    call = current_call()
     body = await json_object(set(WRITABLE) | set(READ_ONLY) | {"version"})
-    task = await service.update(current_db(), current_hub(), principal, current_actor(), task_id, body)
-    return to_json(task)
+    return to_json(await service.update(call, task_id, body))
 
 
 @blueprint.delete("/api/tasks/<task_id>")
 async def delete_task(task_id: str):
-    principal = require_principal()
-    await service.delete(current_db(), current_hub(), principal, current_actor(), task_id)
+    await service.delete(current_call(), task_id)
     return {"success": True, "id": task_id}
 
 
@@ -76,24 +66,19 @@ async def list_comments(task_id: str):
 
 @blueprint.post("/api/tasks/<task_id>/comments")
 async def create_comment(task_id: str):
-    principal = require_principal()
+    call = current_call()
     body = await json_object({"content", "userId", "userName", "userAvatar"})  # author fields are ignored
-    comment = await comments.create(current_db(), current_hub(), principal, current_actor(), task_id,
-                                    body.get("content"))
-    return comments.to_json(comment), 201
+    return comments.to_json(await comments.create(call, task_id, body.get("content"))), 201
 
 
 @blueprint.patch("/api/tasks/<task_id>/comments/<comment_id>")
 async def update_comment(task_id: str, comment_id: str):
-    principal = require_principal()
+    call = current_call()
     body = await json_object({"content"})
-    comment = await comments.update(current_db(), current_hub(), principal, current_actor(), task_id, comment_id,
-                                    body.get("content"))
-    return comments.to_json(comment)
+    return comments.to_json(await comments.update(call, task_id, comment_id, body.get("content")))
 
 
 @blueprint.delete("/api/tasks/<task_id>/comments/<comment_id>")
 async def delete_comment(task_id: str, comment_id: str):
-    principal = require_principal()
-    await comments.delete(current_db(), current_hub(), principal, current_actor(), task_id, comment_id)
+    await comments.delete(current_call(), task_id, comment_id)
     return {"success": True}

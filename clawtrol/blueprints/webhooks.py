@@ -8,12 +8,12 @@ import json
 from quart import Blueprint, render_template, request
 
 from ..auth.principal import current_actor, require_role
-from ..db import current_db
 from ..errors import Refused
 from ..payload import json_object, query_int
 from ..webhooks import service
 from ..webhooks.events import VALID_EVENTS
 from ..webhooks.model import FIELDS, FORMATS, delivery_json, to_json
+from ..services import current_db
 
 blueprint = Blueprint("webhooks", __name__)
 

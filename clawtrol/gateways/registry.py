@@ -247,8 +247,3 @@ class GatewayRegistry:
             await asyncio.sleep(self.reload_seconds)
             await self._reload_quietly()
 
-
-def current_registry() -> GatewayRegistry:
-    from quart import current_app
-
-    return current_app.extensions["gateways"]

@@ -8,13 +8,13 @@ import asyncio
 import logging
 
 from .. import audit
-from ..approvals import service as approvals
+from ..approvals.gate import publish
 from ..audit import Actor
 from ..clock import new_id, now_iso
 from ..db import Database, UniqueViolation
 from ..errors import ApiError, Conflict, InvalidInput, NotFound
 from ..gateway.client import GatewayClient
-from ..live import Hub
+from ..services import Services
 from .model import described, parse_url, to_json, validate
 from .registry import CHANGED_EVENT, GatewayRegistry
 from .secrets import TokenBox, UnreadableToken
@@ -42,6 +42,11 @@ async def get(db: Database, gateway_id: str) -> dict:
     return row
 
 
+async def records(db: Database) -> list[dict]:
+    """The gateways not removed, by name (the database rows)."""
+    return await db.all("gateways.live")
+
+
 async def listing(db: Database, registry: GatewayRegistry) -> list[dict]:
     """Every gateway not removed, by name, as the API shows it: with its connection's state and its pending
     approvals."""
@@ -58,17 +63,16 @@ async def pending_counts(db: Database) -> dict[str, int]:
     return {row["gateway_id"]: int(row["pending"]) for row in await db.all("gateways.pending_counts", now=now_iso())}
 
 
-async def _announce(db: Database, hub: Hub, registry: GatewayRegistry, actor: Actor, row: dict,
-                    closed: list[dict]) -> None:
+async def _announce(app: Services, actor: Actor, row: dict, closed: list[dict]) -> None:
     """After the commit: this process reconnects at once (the answer shows the new state), the others on the
     live event (or their periodic reload); the closed approvals leave every open queue."""
     try:
-        await registry.reload()
+        await app.gateways.reload()
     except Exception as exc:  # committed all the same; the periodic reload catches up
         log.warning("could not reload the gateways after a change: %s", exc, extra={"gateway": row["id"]})
-    await hub.publish(CHANGED_EVENT, {"gateway": {"id": row["id"], "name": row["name"]}})
+    await app.hub.publish(CHANGED_EVENT, {"gateway": {"id": row["id"], "name": row["name"]}})
     for approval in closed:
-        await approvals.publish(db, hub, "approval.closed", row["id"], approval["id"], actor)
+        await publish(app.db, app.hub, "approval.closed", row["id"], approval["id"], actor)
 
 
 async def _close_approvals(db: Database, actor: Actor, row: dict, why: str) -> list[dict]:
@@ -80,22 +84,22 @@ async def _close_approvals(db: Database, actor: Actor, row: dict, why: str) -> l
     return closed
 
 
-async def create(db: Database, hub: Hub, registry: GatewayRegistry, box: TokenBox, actor: Actor, body: dict) -> dict:
-    values = validate(body)
+async def create(app: Services, actor: Actor, body: dict) -> dict:
+    db, values = app.db, validate(body)
     try:
         async with db.transaction():
             row = await db.one("gateways.insert", id=new_id(), name=values["name"], url=values["url"],
-                               token_encrypted=box.seal(values["token"]), enabled=values["enabled"],
+                               token_encrypted=app.gateway_tokens.seal(values["token"]), enabled=values["enabled"],
                                user_id=actor.user_id, label=actor.label, now=now_iso())
             await audit.record(db, actor, "gateway.created", "gateway", row["id"], described(row))
     except UniqueViolation:
         raise _taken(values["name"]) from None
-    await _announce(db, hub, registry, actor, row, [])
+    await _announce(app, actor, row, [])
     return row
 
 
-async def update(db: Database, hub: Hub, registry: GatewayRegistry, box: TokenBox, actor: Actor, gateway_id: str,
-                 body: dict) -> dict:
+async def update(app: Services, actor: Actor, gateway_id: str, body: dict) -> dict:
+    db = app.db
     if not body:
         raise InvalidInput("No updates provided: send any of name, url, token, enabled")
     try:
@@ -106,30 +110,33 @@ async def update(db: Database, hub: Hub, registry: GatewayRegistry, box: TokenBo
             values = validate(body, before)
             if values["url"] != before["url"] and values["token"] is None and before["token_encrypted"]:
                 raise _token_needed_for_new_url()
-            sealed = before["token_encrypted"] if values["token"] is None else box.seal(values["token"])
+            sealed = before["token_encrypted"] if values["token"] is None else app.gateway_tokens.seal(values["token"])
             row = await db.one("gateways.update", id=gateway_id, name=values["name"], url=values["url"],
                                token_encrypted=sealed, enabled=values["enabled"], user_id=actor.user_id,
                                label=actor.label, now=now_iso())
             changes = {key: value for key, value in described(row).items() if described(before)[key] != value}
             if values["token"] is not None:
                 changes["token"] = "replaced" if values["token"] else "cleared"
-            await audit.record(db, actor, "gateway.updated", "gateway", gateway_id, {"name": row["name"], "changes": changes})
-            closed = await _close_approvals(db, actor, row, "was disabled") if before["enabled"] and not row["enabled"] else []
+            await audit.record(db, actor, "gateway.updated", "gateway", gateway_id,
+                               {"name": row["name"], "changes": changes})
+            disabled = before["enabled"] and not row["enabled"]
+            closed = await _close_approvals(db, actor, row, "was disabled") if disabled else []
     except UniqueViolation:
         raise _taken(values["name"]) from None
-    await _announce(db, hub, registry, actor, row, closed)
+    await _announce(app, actor, row, closed)
     return row
 
 
-async def remove(db: Database, hub: Hub, registry: GatewayRegistry, actor: Actor, gateway_id: str) -> dict:
+async def remove(app: Services, actor: Actor, gateway_id: str) -> dict:
     """Remove a gateway: its connection stops and its pending approvals close; its history stays."""
+    db = app.db
     async with db.transaction():
         row = await db.one("gateways.remove", id=gateway_id, user_id=actor.user_id, label=actor.label, now=now_iso())
         if row is None:
             raise NotFound("No gateway with this id.", code="NOT_FOUND")
         await audit.record(db, actor, "gateway.removed", "gateway", gateway_id, described(row))
         closed = await _close_approvals(db, actor, row, "was removed")
-    await _announce(db, hub, registry, actor, row, closed)
+    await _announce(app, actor, row, closed)
     return {"success": True, "id": gateway_id, "closedApprovals": len(closed)}
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..approvals.model import decisions_of
-from ..approvals.service import stale_before
+from ..approvals.gate import stale_before
 from ..audit import Actor
 from ..clock import now_iso
 from ..db import Database

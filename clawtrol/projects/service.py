@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 
-from ..audit import Actor, record
+from ..audit import record
 from ..auth.principal import Principal
 from ..clock import now_iso
 from ..costs import report
 from ..db import Database, UniqueViolation
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
-from ..live import Hub
+from ..services import Call
 from ..tasks import service as tasks
 from ..tasks.model import PRIORITIES, STATUSES
 
@@ -93,7 +93,30 @@ async def get(db: Database, project_id: str) -> dict:
     return (await _with_costs(db, [project]))[0]
 
 
-async def create(db: Database, principal: Principal, actor: Actor, body: dict) -> dict:
+async def find(db: Database, project_id: str, with_stats: bool = False) -> dict:
+    """The project's row (task counts with `with_stats`, no cost rollup); 404 if there is none."""
+    project = await db.one("projects.get_with_stats" if with_stats else "projects.get", id=project_id)
+    if project is None:
+        raise NotFound("Project not found")
+    return project
+
+
+async def tasks_by_status(db: Database, project_id: str, limit: int) -> dict[str, list[dict]]:
+    """The project's tasks (at most `limit`), in board order, under each status."""
+    found = await db.all("projects.tasks", id=project_id, limit=limit)
+    return {status: [task for task in found if task["status"] == status] for status in STATUSES}
+
+
+async def task_list(db: Database, project_id: str, limit: int) -> tuple[list[dict], dict[str, int]]:
+    """The project's tasks, newest first (at most `limit`), and how many it has in each status."""
+    rows = await db.all("tasks.search", project_id=project_id, agent_id=None, status=None, assigned_to=None,
+                        unassigned=0, q=None, limit=limit, offset=0)
+    counts = {row["status"]: row["n"] for row in await db.all("projects.status_counts", id=project_id)}
+    return rows, {status: counts.get(status, 0) for status in STATUSES}
+
+
+async def create(call: Call, body: dict) -> dict:
+    db, principal, actor = call.db, call.principal, call.actor
     if not principal.has_role("member"):
         raise Forbidden(f"Your role ({principal.role}) cannot create projects.", code="FORBIDDEN")
     name = _text(body, "name", MAX_NAME, required=True)
@@ -113,7 +136,8 @@ async def create(db: Database, principal: Principal, actor: Actor, body: dict) -
     return await get(db, project_id)
 
 
-async def update(db: Database, principal: Principal, actor: Actor, project_id: str, body: dict) -> dict:
+async def update(call: Call, project_id: str, body: dict) -> dict:
+    db, principal, actor = call.db, call.principal, call.actor
     async with db.transaction():
         if not await db.changed("projects.lock", id=project_id):
             raise NotFound("Project not found")
@@ -145,8 +169,9 @@ async def update(db: Database, principal: Principal, actor: Actor, project_id: s
     return await get(db, project_id)
 
 
-async def delete(db: Database, principal: Principal, actor: Actor, project_id: str) -> None:
+async def delete(call: Call, project_id: str) -> None:
     """Delete a project; its tasks stay, without a project."""
+    db, principal, actor = call.db, call.principal, call.actor
     async with db.transaction():
         if not await db.changed("projects.lock", id=project_id):
             raise NotFound("Project not found")
@@ -177,10 +202,9 @@ def validate_suggested(items: object) -> list[dict]:
     return picked
 
 
-async def create_tasks(db: Database, hub: Hub, principal: Principal, actor: Actor, project_id: str,
-                       items: list[dict]) -> list[dict]:
-    await get(db, project_id)
+async def create_tasks(call: Call, project_id: str, items: list[dict]) -> list[dict]:
+    await get(call.db, project_id)
     created = []
     for item in items:  # each task is its own audited, published creation
-        created.append(await tasks.create(db, hub, principal, actor, {**item, "projectId": project_id}))
+        created.append(await tasks.create(call, {**item, "projectId": project_id}))
     return created

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ..audit import Actor, record
+from ..audit import record
 from ..auth.principal import Principal
 from ..clock import new_id, now_iso
 from ..db import Database
 from ..errors import Forbidden, InvalidInput, NotFound
-from ..live import Hub
+from ..services import Call
 from . import access
 
 MAX_LENGTH = 10_000
@@ -56,7 +56,8 @@ def _require_author(principal: Principal, comment: dict) -> None:
         raise Forbidden("Only the comment's author or an admin can change it.", code="FORBIDDEN")
 
 
-async def create(db: Database, hub: Hub, principal: Principal, actor: Actor, task_id: str, content: object) -> dict:
+async def create(call: Call, task_id: str, content: object) -> dict:
+    db, principal, actor = call.db, call.principal, call.actor
     access.require_create(principal)
     text = validate_content(content)
     comment_id = new_id()
@@ -68,13 +69,13 @@ async def create(db: Database, hub: Hub, principal: Principal, actor: Actor, tas
             raise NotFound("Task not found")
         title = comment.pop("task_title")
         await record(db, actor, "comment.created", "task", task_id, {"commentId": comment_id, "title": title})
-    await hub.publish("comment.created", {"taskId": task_id, "comment": to_json(comment), "title": title,
+    await call.hub.publish("comment.created", {"taskId": task_id, "comment": to_json(comment), "title": title,
                                           "actor": actor.label, "actorId": principal.id})
     return comment
 
 
-async def update(db: Database, hub: Hub, principal: Principal, actor: Actor, task_id: str, comment_id: str,
-                 content: object) -> dict:
+async def update(call: Call, task_id: str, comment_id: str, content: object) -> dict:
+    db, principal, actor = call.db, call.principal, call.actor
     text = validate_content(content)
     async with db.transaction():
         comment = await _get(db, task_id, comment_id)
@@ -82,16 +83,17 @@ async def update(db: Database, hub: Hub, principal: Principal, actor: Actor, tas
         await db.changed("comments.update", id=comment_id, task_id=task_id, content=text, now=now_iso())
         await record(db, actor, "comment.updated", "task", task_id, {"commentId": comment_id})
     comment = await _get(db, task_id, comment_id)
-    await hub.publish("comment.updated", {"taskId": task_id, "comment": to_json(comment), "actor": actor.label,
+    await call.hub.publish("comment.updated", {"taskId": task_id, "comment": to_json(comment), "actor": actor.label,
                                           "actorId": principal.id})
     return comment
 
 
-async def delete(db: Database, hub: Hub, principal: Principal, actor: Actor, task_id: str, comment_id: str) -> None:
+async def delete(call: Call, task_id: str, comment_id: str) -> None:
+    db, principal, actor = call.db, call.principal, call.actor
     async with db.transaction():
         comment = await _get(db, task_id, comment_id)
         _require_author(principal, comment)
         await db.changed("comments.delete", id=comment_id, task_id=task_id)
         await record(db, actor, "comment.deleted", "task", task_id, {"commentId": comment_id})
-    await hub.publish("comment.deleted", {"taskId": task_id, "commentId": comment_id, "actor": actor.label,
+    await call.hub.publish("comment.deleted", {"taskId": task_id, "commentId": comment_id, "actor": actor.label,
                                           "actorId": principal.id})

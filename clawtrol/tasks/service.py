@@ -10,7 +10,8 @@ from ..auth.principal import Principal
 from ..clock import new_id, now_iso
 from ..db import Database, UniqueViolation
 from ..errors import Conflict, Forbidden, GatewayUnreachable, InvalidInput, NotFound
-from ..live import Hub
+from ..domain_events import TASK_UPDATED
+from ..services import Call
 from . import access, rules
 from .model import EDITABLE_COLUMNS, NESTED, COLUMN, parse_changes, to_json
 
@@ -27,6 +28,14 @@ async def get(db: Database, task_id: str) -> dict:
     if task is None:
         raise NotFound("Task not found")
     return task
+
+
+async def search(db: Database, params: dict[str, Any], limit: int, offset: int) -> tuple[list[dict], int]:
+    """A page of tasks matching the filters (TaskFilters.params), and how many match in all."""
+    rows = await db.all("tasks.search", limit=limit, offset=offset, **params)
+    if any(params.values()):
+        return rows, await db.value("tasks.search_count", **params)
+    return rows, await db.value("tasks.count_all")
 
 
 async def _check_references(db: Database, changes: dict[str, Any]) -> None:
@@ -66,7 +75,7 @@ async def _session_gateway(db: Database, task: dict[str, Any], changes: dict[str
     if current is not None and current["session_key"] == task["session_key"] and current["session_gateway_id"]:
         task["session_gateway_id"] = current["session_gateway_id"]
         return
-    from ..gateways.registry import current_registry
+    from ..services import current_registry
 
     try:
         task["session_gateway_id"] = current_registry().pick(None)
@@ -92,7 +101,8 @@ def _actor_payload(actor: Actor) -> dict:
     return {"actor": actor.label, "actorId": actor.user_id or actor.token_id}
 
 
-async def create(db: Database, hub: Hub, principal: Principal, actor: Actor, body: dict) -> dict:
+async def create(call: Call, body: dict) -> dict:
+    db, principal, actor = call.db, call.principal, call.actor
     access.require_create(principal)
     changes = parse_changes(body)
     if not changes.get("title"):
@@ -118,7 +128,7 @@ async def create(db: Database, hub: Hub, principal: Principal, actor: Actor, bod
     except UniqueViolation:
         raise Conflict("sessionKey: already linked to another task", field="sessionKey") from None
     created = await get(db, task_id)
-    await hub.publish("task.created", {"task": to_json(created), **_actor_payload(actor)})
+    await call.hub.publish("task.created", {"task": to_json(created), **_actor_payload(actor)})
     return created
 
 
@@ -136,7 +146,7 @@ class _Raced(Exception):
 ATTEMPTS = 5  # a PATCH that keeps losing races to other writers gets 409 after this many tries
 
 
-async def update(db: Database, hub: Hub, principal: Principal, actor: Actor, task_id: str, body: dict, *,
+async def update(call: Call, task_id: str, body: dict, *,
                  also: Callable[[dict], Awaitable[None]] | None = None, links_session: bool = False) -> dict:
     """Apply a partial change. A stale `version` is refused with 409 and the current task.
     `also(task)` writes more in the same transaction, given the task before the change; `links_session`
@@ -151,17 +161,16 @@ async def update(db: Database, hub: Hub, principal: Principal, actor: Actor, tas
         raise InvalidInput("No updates provided")
     for _ in range(ATTEMPTS):
         try:
-            return await _update_once(db, hub, principal, actor, task_id, expected_version, changes, also,
-                                      links_session)
+            return await _update_once(call, task_id, expected_version, changes, also, links_session)
         except _Raced:
             continue
     raise Conflict("This task is being changed by others right now; reload it and try again.",
                    code="VERSION_CONFLICT")
 
 
-async def _update_once(db: Database, hub: Hub, principal: Principal, actor: Actor, task_id: str,
-                       expected_version: int | None, changes: dict[str, Any],
+async def _update_once(call: Call, task_id: str, expected_version: int | None, changes: dict[str, Any],
                        also: Callable[[dict], Awaitable[None]] | None, links_session: bool) -> dict:
+    db, principal, actor = call.db, call.principal, call.actor
     try:
         async with db.transaction():
             current = await get(db, task_id)
@@ -198,9 +207,10 @@ async def _update_once(db: Database, hub: Hub, principal: Principal, actor: Acto
         updated = {**current, **task, "version": version, "updated_at": now}
     else:
         updated = await get(db, task_id)
-    await hub.publish("task.updated", {"task": to_json(updated), "oldTask": to_json(current),
-                                       "updates": sorted({API_NAME.get(c, c) for c in changed}),
-                                       **_actor_payload(actor)})
+    change = {"task": to_json(updated), "oldTask": to_json(current)}
+    await call.hub.publish("task.updated", {**change, "updates": sorted({API_NAME.get(c, c) for c in changed}),
+                                            **_actor_payload(actor)})
+    call.services.events.emit(TASK_UPDATED, change)
     return updated
 
 
@@ -221,7 +231,8 @@ async def _audit_update(db: Database, actor: Actor, old: dict, new: dict, change
         await record(db, actor, "task.updated", "task", old["id"], details)
 
 
-async def delete(db: Database, hub: Hub, principal: Principal, actor: Actor, task_id: str) -> dict:
+async def delete(call: Call, task_id: str) -> dict:
+    db, principal, actor = call.db, call.principal, call.actor
     async with db.transaction():
         if not await db.changed("tasks.lock", id=task_id):
             raise NotFound("Task not found")
@@ -229,5 +240,5 @@ async def delete(db: Database, hub: Hub, principal: Principal, actor: Actor, tas
         access.require_edit(principal, task)
         await db.changed("tasks.delete", id=task_id)
         await record(db, actor, "task.deleted", "task", task_id, {"title": task["title"], "status": task["status"]})
-    await hub.publish("task.deleted", {"taskId": task_id, "task": to_json(task), **_actor_payload(actor)})
+    await call.hub.publish("task.deleted", {"taskId": task_id, "task": to_json(task), **_actor_payload(actor)})
     return task

@@ -13,24 +13,12 @@ SELECT name FROM pragma_table_info(:table) ORDER BY cid
 SELECT count(*) FROM tasks
 
 -- name: tasks
--- Phase 1 with due dates (84f9b8e and later).
+-- Phase 1 with due dates (84f9b8e and later). A source without some of the optional Phase 1 columns
+-- (userId, createdBy, assignedTo, dueDate: P0, or a commit in between) reads each missing one as NULL
+-- (clawtrol/importer.py puts `NULL AS <column>` in its place).
 SELECT id, title, description, status, priority, projectId, agentId, userId, createdBy, assignedTo, sessionKey,
        handoffNotes, commitHash, linesAdded, linesRemoved, linesTotal, estimatedHumanMinutes, humanCost, cost,
        runtime, model, dueDate, createdAt, updatedAt, completedAt
-FROM tasks ORDER BY createdAt, id
-
--- name: tasks_without_due_date
--- Phase 1 before due dates: ownership columns only.
-SELECT id, title, description, status, priority, projectId, agentId, userId, createdBy, assignedTo, sessionKey,
-       handoffNotes, commitHash, linesAdded, linesRemoved, linesTotal, estimatedHumanMinutes, humanCost, cost,
-       runtime, model, NULL AS dueDate, createdAt, updatedAt, completedAt
-FROM tasks ORDER BY createdAt, id
-
--- name: tasks_p0
--- P0 (af432b7): no ownership columns, no due dates.
-SELECT id, title, description, status, priority, projectId, agentId, NULL AS userId, NULL AS createdBy,
-       NULL AS assignedTo, sessionKey, handoffNotes, commitHash, linesAdded, linesRemoved, linesTotal,
-       estimatedHumanMinutes, humanCost, cost, runtime, model, NULL AS dueDate, createdAt, updatedAt, completedAt
 FROM tasks ORDER BY createdAt, id
 
 -- name: count_projects
