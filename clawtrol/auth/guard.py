@@ -18,6 +18,7 @@ from quart import Quart, current_app, g, redirect, request, url_for
 from quart_auth import AuthUser, QuartAuth, current_user, login_user, logout_user
 
 from ..db import DatabaseUnavailable
+from .. import htmx
 from ..errors import InvalidInput, RateLimited, Unauthenticated, wants_json
 from ..hosts import HostPolicy, hostname_of
 from ..incoming import incoming
@@ -115,11 +116,11 @@ async def authenticate() -> None:
 def _unauthenticated():
     if wants_json():
         return {"error": "Not authenticated"}, 401
-    if request.headers.get("HX-Request"):
-        current = request.headers.get("HX-Current-URL", "")
-        parts = urlsplit(current)
+    if htmx.is_htmx():
+        current = htmx.current_url()
+        parts = urlsplit(current or "")
         back = parts.path + (f"?{parts.query}" if parts.query else "") if current else None
-        return "", 401, {"HX-Redirect": sign_in_url(back)}
+        return "", 401, htmx.redirect(sign_in_url(back))
     return redirect(sign_in_url(request.full_path.rstrip("?")))
 
 

@@ -4,12 +4,11 @@ and an empty token field on the edit form keeps the stored one."""
 
 from __future__ import annotations
 
-import json
-
 from quart import Blueprint, render_template, request
 
+from .. import htmx
 from ..auth.principal import current_actor, require_role
-from ..errors import GatewayTrouble, Refused
+from ..errors import Refused
 from ..gateways import service
 from ..gateways.model import FIELDS, state_of
 from ..gateways.registry import GatewayRegistry
@@ -99,7 +98,7 @@ async def _render(template: str, status: int = 200, toast: str | None = None, le
     gateways = await service.listing(current_db(), _registry())
     context = {"gateways": gateways, "state_of": state_of, "form": {"enabled": True}, "editing": None,
                "error": None, **extra}
-    headers = {"HX-Trigger": json.dumps({"clawtrol:toast": {"message": toast, "level": level}})} if toast else {}
+    headers = htmx.toast(toast, level) if toast else {}
     return await render_template(template, **context), status, headers
 
 
@@ -136,9 +135,8 @@ async def create_fragment():
     body = _from_form(await request.form)
     try:
         row = await service.create(services(), current_actor(), body)
-    except (Refused, GatewayTrouble) as error:
-        return await _render("gateways/_form.html", 400 if error.status < 500 else error.status,
-                             form={**body, "token": None}, error=error)
+    except Refused as error:  # the form again, with the reason (a name taken is a 400 here too)
+        return await _render("gateways/_form.html", 400, form={**body, "token": None}, error=error)
     return await _render("gateways/_saved.html", toast=f"Gateway '{row['name']}' added.")
 
 
@@ -149,9 +147,9 @@ async def update_fragment(gateway_id: str):
     body = _from_form(await request.form)
     try:
         row = await service.update(services(), current_actor(), gateway_id, body)
-    except (Refused, GatewayTrouble) as error:
+    except Refused as error:
         before = await service.get(db, gateway_id)
-        return await _render("gateways/_form.html", 400 if error.status < 500 else error.status, editing=gateway_id,
+        return await _render("gateways/_form.html", 400, editing=gateway_id,
                              form={**body, "token": None, "hasToken": bool(before["token_encrypted"])}, error=error)
     return await _render("gateways/_saved.html", toast=f"Gateway '{row['name']}' saved.")
 
