@@ -1,0 +1,45 @@
+"""Domain events: handlers run after the emit returns, in the background; one failing handler is logged and
+keeps neither the emitter nor the other handlers from going on."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from clawtrol.domain_events import DomainEvents
+
+
+async def test_handlers_run_in_the_background_and_a_failure_stays_with_its_handler(caplog):
+    events = DomainEvents()
+    seen: list[tuple[str, dict]] = []
+    release = asyncio.Event()
+
+    async def slow(payload: dict) -> None:
+        await release.wait()
+        seen.append(("slow", payload))
+
+    async def broken(payload: dict) -> None:
+        raise RuntimeError("boom")
+
+    async def other(payload: dict) -> None:
+        seen.append(("other", payload))
+
+    for handler in (slow, broken, other):
+        events.on("task.updated", handler)
+    events.on("task.deleted", other)
+
+    with caplog.at_level(logging.ERROR, logger="clawtrol.domain_events"):
+        events.emit("task.updated", {"id": "t1"})  # returns at once: nothing has run yet
+        assert seen == []
+        await asyncio.sleep(0)
+        assert seen == [("other", {"id": "t1"})]  # the slow one still waits; the broken one was logged
+        release.set()
+        await events.drain()
+    assert seen == [("other", {"id": "t1"}), ("slow", {"id": "t1"})]
+    assert "a task.updated handler failed" in caplog.text and "boom" in caplog.text
+
+
+async def test_an_event_without_handlers_does_nothing():
+    events = DomainEvents()
+    events.emit("nobody.listens", {})
+    await events.drain()
