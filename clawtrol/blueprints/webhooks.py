@@ -3,10 +3,9 @@ admin page with its HTMX fragments."""
 
 from __future__ import annotations
 
-import json
-
 from quart import Blueprint, render_template, request
 
+from .. import htmx
 from ..auth.principal import current_actor, require_role
 from ..errors import Refused
 from ..payload import json_object, query_int
@@ -26,7 +25,7 @@ PAGE_DELIVERIES = 30
 @blueprint.get("/api/webhooks")
 async def api_list():
     require_role("admin", MANAGE)
-    rows = await current_db().all("webhooks.list")
+    rows = await service.list_all(current_db())
     return {"webhooks": [to_json(row) for row in rows], "count": len(rows)}
 
 
@@ -71,9 +70,7 @@ async def api_test(webhook_id: str):
 @blueprint.get("/api/webhooks/<webhook_id>/deliveries")
 async def api_deliveries(webhook_id: str):
     require_role("admin", MANAGE)
-    db = current_db()
-    await service.get(db, webhook_id)
-    rows = await db.all("webhooks.deliveries", webhook_id=webhook_id, limit=query_int("limit", 50, 1, 500))
+    rows = await service.deliveries(current_db(), webhook_id, query_int("limit", 50, 1, 500))
     return {"deliveries": [delivery_json(row) for row in rows]}
 
 
@@ -88,13 +85,9 @@ async def api_redeliver(webhook_id: str, delivery_id: str):
 
 async def _context(**extra) -> dict:
     db = current_db()
-    return {"webhooks": [to_json(row) for row in await db.all("webhooks.list")],
-            "deliveries": await db.all("webhooks.recent_deliveries", limit=PAGE_DELIVERIES),
+    return {"webhooks": [to_json(row) for row in await service.list_all(db)],
+            "deliveries": await service.recent_deliveries(db, PAGE_DELIVERIES),
             "events": VALID_EVENTS, "formats": FORMATS, **extra}
-
-
-def _toast(message: str, level: str = "success") -> dict:
-    return {"HX-Trigger": json.dumps({"clawtrol:toast": {"message": message, "level": level}})}
 
 
 @blueprint.get("/admin/webhooks")
@@ -137,7 +130,7 @@ async def test_webhook_fragment(webhook_id: str):
     require_role("admin", MANAGE)
     await service.test(current_db(), current_actor(), webhook_id)
     return (await render_template("webhooks/_deliveries.html", **await _context()), 200,
-            _toast("Test event queued; it shows below once sent."))
+            htmx.toast("Test event queued; it shows below once sent.", "success"))
 
 
 @blueprint.post("/admin/webhooks/<webhook_id>/delete")
@@ -146,7 +139,7 @@ async def delete_webhook_fragment(webhook_id: str):
     await service.delete(current_db(), current_actor(), webhook_id)
     html = await render_template("webhooks/_list.html", **await _context())
     html += await render_template("webhooks/_deliveries.html", oob=True, **await _context())
-    return html, 200, _toast("Webhook deleted.")
+    return html, 200, htmx.toast("Webhook deleted.", "success")
 
 
 @blueprint.post("/admin/webhooks/<webhook_id>/deliveries/<delivery_id>/redeliver")
@@ -154,7 +147,7 @@ async def redeliver_fragment(webhook_id: str, delivery_id: str):
     require_role("admin", MANAGE)
     try:
         await service.redeliver(current_db(), current_actor(), webhook_id, delivery_id)
-        headers = _toast("Queued to be sent again.")
+        headers = htmx.toast("Queued to be sent again.", "success")
     except Refused as error:
-        headers = _toast(error.message, "error")
+        headers = htmx.toast(error.message, "error")
     return await render_template("webhooks/_deliveries.html", **await _context()), 200, headers

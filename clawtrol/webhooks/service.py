@@ -19,11 +19,27 @@ def _described(row: dict) -> dict:
             "enabled": bool(row["enabled"])}
 
 
+async def list_all(db: Database) -> list[dict]:
+    """Every webhook, oldest first."""
+    return await db.all("webhooks.list")
+
+
 async def get(db: Database, webhook_id: str) -> dict:
     row = await db.one("webhooks.get", id=webhook_id)
     if row is None:
         raise NotFound("No webhook with this id.", code="NOT_FOUND")
     return row
+
+
+async def deliveries(db: Database, webhook_id: str, limit: int) -> list[dict]:
+    """One webhook's latest deliveries, newest first (404 when there is no such webhook)."""
+    await get(db, webhook_id)
+    return await db.all("webhooks.deliveries", webhook_id=webhook_id, limit=limit)
+
+
+async def recent_deliveries(db: Database, limit: int) -> list[dict]:
+    """The latest deliveries of every webhook, newest first, each with its webhook's URL (the admin page)."""
+    return await db.all("webhooks.recent_deliveries", limit=limit)
 
 
 async def create(db: Database, actor: Actor, body: dict) -> dict:
