@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 from quart import Blueprint, render_template, request
 
+from .. import htmx
 from ..auth.principal import current_actor, require_principal, require_role
 from ..clock import iso, parse_iso
-from ..errors import NotFound, Refused
+from ..errors import Refused
 from ..payload import json_object
 from ..policies import decide, rules
 from ..policies.matching import BadPattern, compile_pattern, is_regex
@@ -19,13 +18,6 @@ blueprint = Blueprint("approval_rules", __name__)
 MANAGE = "manage approval rules"
 
 
-async def _not_found(rule_id: str) -> dict:
-    row = await current_db().one("approval_rules.get", id=rule_id)
-    if row is None:
-        raise NotFound("No approval rule with this id.", code="NOT_FOUND")
-    return row
-
-
 # --- JSON API ------------------------------------------------------------------------------------------
 
 @blueprint.get("/api/approval-rules")
@@ -33,13 +25,13 @@ async def api_list():
     require_principal()
     db = current_db()
     counts = await rules.decided_counts(db)
-    return {"rules": [rules.to_json(row, counts.get(row["id"], 0)) for row in await db.all("approval_rules.list")]}
+    return {"rules": [rules.to_json(row, counts.get(row["id"], 0)) for row in await rules.list_all(db)]}
 
 
 @blueprint.get("/api/approval-rules/<rule_id>")
 async def api_get(rule_id: str):
     require_principal()
-    row = await _not_found(rule_id)
+    row = await rules.find(current_db(), rule_id)
     return rules.to_json(row, (await rules.decided_counts(current_db())).get(rule_id, 0))
 
 
@@ -110,15 +102,16 @@ def _form_values(row: dict | None) -> dict:
 
 async def _page_context(**extra) -> dict:
     db = current_db()
-    return {"rules": [rules.to_json(row) for row in await db.all("approval_rules.list")],
-            "counts": await rules.decided_counts(db), "projects": await db.all("projects.options"),
+    return {"rules": [rules.to_json(row) for row in await rules.list_all(db)],
+            "counts": await rules.decided_counts(db), "projects": await rules.project_choices(db),
             "gateways": current_registry().connections(),
             "gateway_names": {c.id: c.name for c in current_registry().connections()},
             "actions": rules.ACTIONS, **extra}
 
 
-async def _render(template: str, status: int = 200, toast: dict | None = None, **extra):
-    headers = {"HX-Trigger": json.dumps({"clawtrol:toast": toast})} if toast else {}
+async def _render(template: str, status: int = 200, toast: str | None = None, **extra):
+    """The template with the page's context; `toast`: a success message to show."""
+    headers = htmx.toast(toast, "success") if toast else {}
     return await render_template(template, **await _page_context(**extra)), status, headers
 
 
@@ -138,7 +131,7 @@ async def new_rule_form():
 @blueprint.get("/admin/approval-rules/<rule_id>/edit")
 async def edit_rule_form(rule_id: str):
     require_role("admin", MANAGE)
-    row = await _not_found(rule_id)
+    row = await rules.find(current_db(), rule_id)
     return await _render("approval_rules/_form.html", form=_form_values(row), editing=row["id"], error=None)
 
 
@@ -153,7 +146,7 @@ async def create_rule_fragment():
         return await _render("approval_rules/_form.html", 400, form={**body, "expiresAt": form.get("expiresAt")},
                              editing=None, error=error)
     return await _render("approval_rules/_saved.html", form=_form_values(None), editing=None, error=None,
-                         toast={"message": f"Rule '{row['name']}' added.", "level": "success"})
+                         toast=f"Rule '{row['name']}' added.")
 
 
 @blueprint.post("/admin/approval-rules/<rule_id>")
@@ -167,13 +160,13 @@ async def update_rule_fragment(rule_id: str):
         return await _render("approval_rules/_form.html", 400, form={**body, "expiresAt": form.get("expiresAt")},
                              editing=rule_id, error=error)
     return await _render("approval_rules/_saved.html", form=_form_values(None), editing=None, error=None,
-                         toast={"message": f"Rule '{row['name']}' saved.", "level": "success"})
+                         toast=f"Rule '{row['name']}' saved.")
 
 
 @blueprint.post("/admin/approval-rules/<rule_id>/toggle")
 async def toggle_rule_fragment(rule_id: str):
     require_role("admin", MANAGE)
-    row = await _not_found(rule_id)
+    row = await rules.find(current_db(), rule_id)
     await rules.update(current_db(), current_actor(), rule_id, {"enabled": not bool(row["enabled"])})
     return await _render("approval_rules/_list.html")
 
@@ -190,7 +183,7 @@ async def delete_rule_fragment(rule_id: str):
     require_role("admin", MANAGE)
     row = await rules.delete(current_db(), current_actor(), rule_id)
     return await _render("approval_rules/_list.html",
-                         toast={"message": f"Rule '{row['name']}' deleted.", "level": "success"})
+                         toast=f"Rule '{row['name']}' deleted.")
 
 
 @blueprint.post("/admin/approval-rules/pattern")

@@ -96,6 +96,24 @@ def _value(field: str, value: Any) -> Any:
     return _optional_text(field, value)
 
 
+async def list_all(db: Database) -> list[dict]:
+    """Every rule, in the order they are matched."""
+    return await db.all("approval_rules.list")
+
+
+async def find(db: Database, rule_id: str) -> dict:
+    """The rule's row; 404 if there is none."""
+    row = await db.one("approval_rules.get", id=rule_id)
+    if row is None:
+        raise NotFound("No approval rule with this id.", code="NOT_FOUND")
+    return row
+
+
+async def project_choices(db: Database) -> list[dict]:
+    """The projects a rule can be limited to (the admin page's form)."""
+    return await db.all("projects.options")
+
+
 async def validate(db: Database, body: dict, current: dict | None = None) -> dict:
     """Column values for a new rule (`current` None: name and action required) or a rule after a partial
     change; raises ApiError naming the first bad field."""
