@@ -10,12 +10,10 @@ from __future__ import annotations
 import json
 
 from .. import audit
-from ..audit import Actor
-from ..auth.principal import Principal
 from ..clock import new_id, now_iso
 from ..db import Database
 from ..errors import InvalidInput
-from ..live import Hub
+from ..services import Call
 
 TYPES = ("message", "status", "file", "approval", "task", "spawn", "complete", "error", "project", "system")
 SEVERITIES = ("info", "warning", "error", "success")
@@ -87,8 +85,9 @@ def live(event: dict) -> dict:
     return {**event, "details": None, "message": message[:LIVE_MESSAGE] if message else message, "truncated": True}
 
 
-async def post(db: Database, hub: Hub, principal: Principal, actor: Actor, body: dict) -> dict:
+async def post(call: Call, body: dict) -> dict:
     """Store, audit and publish an event (the caller has checked the role: members and up)."""
+    db, principal, actor = call.db, call.principal, call.actor
     row = validate(body)
     event_id = new_id()
     async with db.transaction():
@@ -98,7 +97,7 @@ async def post(db: Database, hub: Hub, principal: Principal, actor: Actor, body:
         await audit.record(db, actor, "activity.posted", "activity", event_id,
                            {"type": row["type"], "severity": row["severity"], "message": (row["message"] or "")[:200]})
     event = to_json(stored)
-    await hub.publish("activity", {**live(event), "actor": actor.label, "actorId": principal.id})
+    await call.hub.publish("activity", {**live(event), "actor": actor.label, "actorId": principal.id})
     return event
 
 

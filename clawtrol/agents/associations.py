@@ -14,11 +14,10 @@ from __future__ import annotations
 import re
 
 from .. import audit
-from ..audit import Actor
-from ..auth.principal import Principal
 from ..clock import now_iso, parse_iso
 from ..db import Database
 from ..errors import InvalidInput
+from ..services import Call
 
 MAX_LIST = 500
 SESSION_KEY = re.compile(r"^[^\s/]{1,200}$")
@@ -90,24 +89,24 @@ def validate(body: dict) -> dict:
     return values
 
 
-async def _gateway_of(db: Database, requested: str | None) -> str | None:
+async def _gateway_of(call: Call, requested: str | None) -> str | None:
     """The gateway a registration names (it must exist); without one, the only enabled gateway, else unknown
     (None: the registration matches its session key on any gateway)."""
     if requested is not None:
-        if await db.one("gateways.get", id=requested) is None:
+        if await call.db.one("gateways.get", id=requested) is None:
             raise InvalidInput(f"gatewayId: no gateway {requested!r}", field="gatewayId")
         return requested
-    from ..services import current_registry
-
-    connections = current_registry().connections()
+    connections = call.gateways.connections()
     return connections[0].id if len(connections) == 1 else None
 
 
-async def register(db: Database, principal: Principal, actor: Actor, body: dict) -> tuple[dict, bool]:
+async def register(call: Call, body: dict) -> tuple[dict, bool]:
     """Register a session as working for a project; (the registration, whether it is new). Registering a
-    session again changes nothing (the original's add was idempotent per session key)."""
+    session again changes nothing (the original's add was idempotent per session key). The caller has
+    checked the role (members and up)."""
+    db, principal, actor = call.db, call.principal, call.actor
     values = validate(body)
-    values["gatewayId"] = await _gateway_of(db, values["gatewayId"])
+    values["gatewayId"] = await _gateway_of(call, values["gatewayId"])
     async with db.transaction():
         if await db.one("projects.get", id=values["projectId"]) is None:
             raise InvalidInput(f"projectId: no project with id {values['projectId']!r}", field="projectId")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from quart import Blueprint
 
 from ..activity import feed
-from ..auth.principal import current_actor, require_principal, require_role
+from ..auth.principal import require_principal, require_role
 from ..payload import json_object, query_int
-from ..services import current_db, current_hub
+from ..services import current_call, current_db
 
 blueprint = Blueprint("activity", __name__)
 
@@ -22,6 +22,6 @@ async def api_activity():
 
 @blueprint.post("/api/activity")
 async def api_post_activity():
-    principal = require_role("member", "post activity")
+    require_role("member", "post activity")
     body = await json_object(feed.FIELDS | set(feed.SERVER_FIELDS))  # the server's own fields are refused by name
-    return await feed.post(current_db(), current_hub(), principal, current_actor(), body), 201
+    return await feed.post(current_call(), body), 201

@@ -6,10 +6,10 @@ from __future__ import annotations
 from quart import Blueprint
 
 from ..agents import associations
-from ..auth.principal import current_actor, require_principal, require_role
-from ..errors import NotFound
+from ..auth.principal import require_principal, require_role
 from ..payload import json_object
-from ..services import current_db
+from ..projects import service as projects
+from ..services import current_call, current_db
 
 blueprint = Blueprint("associations", __name__)
 
@@ -23,9 +23,9 @@ async def api_associations():
 
 @blueprint.post("/api/agents/associations")
 async def api_register_association():
-    principal = require_role("member", "register agent sessions")
+    require_role("member", "register agent sessions")
     body = await json_object({"sessionKey", "projectId", "task", "label", "model", "gatewayId"})
-    stored, created = await associations.register(current_db(), principal, current_actor(), body)
+    stored, created = await associations.register(current_call(), body)
     return ({"success": True, "created": created, "sessionKey": stored["session_key"],
              "projectId": stored["project_id"], "gatewayId": stored.get("gateway_id")}, 201 if created else 200)
 
@@ -34,7 +34,6 @@ async def api_register_association():
 async def api_project_agents(project_id: str):
     require_principal()
     db = current_db()
-    if await db.one("projects.get", id=project_id) is None:
-        raise NotFound("Project not found")
+    await projects.find(db, project_id)
     rows = await associations.list_all(db, project_id)
     return {"projectId": project_id, "agents": rows, "count": len(rows)}
