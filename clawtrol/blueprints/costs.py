@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from quart import Blueprint, Response, render_template, request, url_for
 
+from .. import htmx
 from ..auth.principal import require_principal
 from ..costs import charts, periods, report
 from ..errors import InvalidInput, Refused
@@ -77,10 +78,10 @@ async def api_recent():
 # --- the page ------------------------------------------------------------------------------------------
 
 def _page_state(overrides: dict[str, str | None]) -> dict[str, str]:
-    """The page's query (period, from, to, sort, dir): the Costs page the request came from (HX-Current-URL)
-    when it is a fragment request, overridden by the request's own arguments."""
+    """The page's query (period, from, to, sort, dir): the Costs page the request came from (htmx's current
+    URL) when it is a fragment request, overridden by the request's own arguments."""
     state: dict[str, str] = {}
-    current = request.headers.get("HX-Current-URL")
+    current = htmx.current_url()
     if current and urlsplit(current).path == url_for("costs.costs_page"):
         state.update((k, v) for k, v in parse_qsl(urlsplit(current).query) if k in PAGE_KEYS)
     for key, value in overrides.items():
@@ -164,10 +165,10 @@ async def chart_fragment():
     context = await _chart_context(await report.hourly_rate(current_db()))
     if context["chart_error"]:
         html = await render_template("costs/_chart.html", **context)
-        return html, context["chart_error"].status, {"HX-Push-Url": "false"}
+        return html, context["chart_error"].status, htmx.push_url(None)
     state = _page_state({key: request.args.get(key) for key in ("period", "from", "to")})
     html = await render_template("costs/_chart.html", **context)
-    return html, 200, {"HX-Push-Url": _page_url(state)}
+    return html, 200, htmx.push_url(_page_url(state))
 
 
 @blueprint.get("/costs/recent-table")
@@ -183,7 +184,7 @@ async def recent_fragment():
                                      page_url=lambda **c: _page_url(state, **c)), error.status
     html = await render_template("costs/_recent.html", **context, recent_error=None, state=state,
                                  page_url=lambda **changes: _page_url(state, **changes))
-    return html, 200, {"HX-Push-Url": _page_url(state)}
+    return html, 200, htmx.push_url(_page_url(state))
 
 
 @blueprint.get("/costs/recent.csv")

@@ -1,8 +1,8 @@
 """The overview page (the app's home), refreshed live when anything changes."""
 
-from quart import Blueprint, render_template, request
+from quart import Blueprint, render_template
 
-from .. import overview
+from .. import htmx, overview
 from ..auth.principal import require_principal
 from ..services import current_db, services
 
@@ -13,5 +13,5 @@ blueprint = Blueprint("overview", __name__)
 async def overview_page():
     require_principal()
     data = await overview.build(current_db(), services().agent_health)
-    template = "overview/_body.html" if request.headers.get("HX-Request") else "overview/index.html"
+    template = "overview/_body.html" if htmx.is_htmx() else "overview/index.html"
     return await render_template(template, **data)
