@@ -5,12 +5,16 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from ..audit import Actor, record
 from ..clock import iso, new_id, now_iso, utcnow
 from ..db import Database
 from ..errors import Conflict, InvalidInput, NotFound
 from .principal import ROLES
+
+if TYPE_CHECKING:
+    from ..services import Call
 
 TOKEN_PREFIX = "mct_"
 PREFIX_LENGTH = 12  # "mct_" + 8 characters, enough to recognise a token in a list
@@ -19,6 +23,19 @@ MAX_NAME_LENGTH = 100
 
 def token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def to_json(token: dict) -> dict:
+    """A token as the API shows it (never its hash; the raw value only once, at creation)."""
+    return {
+        "id": token["id"], "name": token["name"], "prefix": token["prefix"], "role": token["role"],
+        "createdAt": token["created_at"], "createdBy": token["created_by_login"],
+        "expiresAt": token["expires_at"], "lastUsedAt": token["last_used_at"], "revokedAt": token["revoked_at"],
+    }
+
+
+async def list_all(db: Database) -> list[dict]:
+    return await db.all("tokens.list")
 
 
 def validate(name: object, role: object, expires_in_days: object) -> tuple[str, str, int | None]:
@@ -62,12 +79,13 @@ async def lookup(db: Database, raw: str) -> dict | None:
     return await db.one("tokens.resolve", token_hash=token_hash(raw), now=now_iso())
 
 
-async def revoke(db: Database, actor: Actor, token_id: str) -> dict:
+async def revoke(call: Call, token_id: str) -> dict:
+    db = call.db
     async with db.transaction():
         token = await db.one("tokens.get", id=token_id)
         if token is None:
             raise NotFound("Token not found")
         if not await db.changed("tokens.revoke", id=token_id, now=now_iso()):
             raise Conflict(f"Token '{token['name']}' is already revoked")
-        await record(db, actor, "token.revoked", "api_token", token_id, {"name": token["name"]})
+        await record(db, call.actor, "token.revoked", "api_token", token_id, {"name": token["name"]})
     return await db.one("tokens.get", id=token_id)

@@ -4,6 +4,7 @@ rule), roles, review of new accounts, deactivation, with last-admin protection."
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..audit import Actor, record
 from ..clock import new_id, now_iso
@@ -12,6 +13,9 @@ from ..errors import InvalidInput, NotFound
 from . import sessions
 from .principal import ROLES
 from .signup import SignupPolicy
+
+if TYPE_CHECKING:
+    from ..services import Call
 
 OPEN_POLICY = SignupPolicy()
 
@@ -52,6 +56,18 @@ def to_json(user: dict) -> dict:
         "createdAt": user.get("created_at"),
         "lastLoginAt": user.get("last_login_at"),
     }
+
+
+async def list_all(db: Database) -> list[dict]:
+    return await db.all("users.list")
+
+
+async def get(db: Database, user_id: str) -> dict:
+    """The user, or NotFound."""
+    user = await db.one("users.get", id=user_id)
+    if user is None:
+        raise NotFound("User not found")
+    return user
 
 
 async def _existing(db: Database, identity: Identity) -> dict | None:
@@ -136,18 +152,16 @@ async def record_refusal(db: Database, login: str | None, reason: str, ip: str |
     await record(db, actor, "auth.refused", "user", None, {"login": login, "reason": reason})
 
 
-async def sign_out(db: Database, actor: Actor, raw_session: str) -> None:
+async def sign_out(call: Call, raw_session: str) -> None:
+    db = call.db
     async with db.transaction():
         if await sessions.end(db, raw_session):
-            await record(db, actor, "auth.signed_out", "user", actor.user_id)
+            await record(db, call.actor, "auth.signed_out", "user", call.actor.user_id)
 
 
 async def _target_and_admins(db: Database, user_id: str) -> tuple[dict, list[str]]:
     admins = [row["id"] for row in await db.all("users.lock_admins")]
-    user = await db.one("users.get", id=user_id)
-    if user is None:
-        raise NotFound("User not found")
-    return user, admins
+    return await get(db, user_id), admins
 
 
 def _refuse_last_admin(user: dict, admins: list[str], what: str) -> None:
@@ -164,8 +178,23 @@ def validate_changes(changes: dict) -> None:
         raise InvalidInput("active: must be true or false", field="active")
 
 
-async def change_role(db: Database, actor: Actor, user_id: str, role: object) -> dict:
+async def update(call: Call, user_id: str, changes: dict) -> tuple[dict, dict]:
+    """Apply {role, active} together, both or neither; return the user (before, after)."""
+    if not changes:
+        raise InvalidInput("No updates provided: send {role} or {active}")
+    validate_changes(changes)
+    async with call.db.transaction():
+        user = before = await get(call.db, user_id)
+        if "role" in changes:
+            user = await change_role(call, user_id, changes["role"])
+        if "active" in changes:
+            user = await set_active(call, user_id, changes["active"])
+    return before, user
+
+
+async def change_role(call: Call, user_id: str, role: object) -> dict:
     validate_changes({"role": role})
+    db, actor = call.db, call.actor
     async with db.transaction():
         user, admins = await _target_and_admins(db, user_id)
         if user["role"] == role:
@@ -176,11 +205,12 @@ async def change_role(db: Database, actor: Actor, user_id: str, role: object) ->
         await db.changed("users.mark_reviewed", id=user_id, reviewed_by=actor.user_id, now=now_iso())
         await record(db, actor, "user.role_changed", "user", user_id,
                      {"login": user["login"], "from": user["role"], "to": role})
-        return await db.one("users.get", id=user_id)
+        return await get(db, user_id)
 
 
-async def set_active(db: Database, actor: Actor, user_id: str, active: object) -> dict:
+async def set_active(call: Call, user_id: str, active: object) -> dict:
     validate_changes({"active": active})
+    db, actor = call.db, call.actor
     async with db.transaction():
         user, admins = await _target_and_admins(db, user_id)
         if bool(user["active"]) == active:
@@ -194,10 +224,11 @@ async def set_active(db: Database, actor: Actor, user_id: str, active: object) -
         await db.changed("users.mark_reviewed", id=user_id, reviewed_by=actor.user_id, now=now_iso())
         await record(db, actor, "user.reactivated" if active else "user.deactivated", "user", user_id,
                      {"login": user["login"]})
-        return await db.one("users.get", id=user_id)
+        return await get(db, user_id)
 
 
-async def delete(db: Database, actor: Actor, user_id: str) -> None:
+async def delete(call: Call, user_id: str) -> None:
+    db, actor = call.db, call.actor
     async with db.transaction():
         user, admins = await _target_and_admins(db, user_id)
         if user_id == actor.user_id:
@@ -207,13 +238,12 @@ async def delete(db: Database, actor: Actor, user_id: str) -> None:
         await record(db, actor, "user.deleted", "user", user_id, {"login": user["login"]})
 
 
-async def mark_reviewed(db: Database, actor: Actor, user_id: str) -> dict:
+async def mark_reviewed(call: Call, user_id: str) -> dict:
     """An admin has looked at a new account and keeps its role: it is no longer marked "new"."""
+    db, actor = call.db, call.actor
     async with db.transaction():
-        user = await db.one("users.get", id=user_id)
-        if user is None:
-            raise NotFound("User not found")
+        user = await get(db, user_id)
         if user["reviewed_at"] is None:
             await db.changed("users.mark_reviewed", id=user_id, reviewed_by=actor.user_id, now=now_iso())
             await record(db, actor, "user.reviewed", "user", user_id, {"login": user["login"], "role": user["role"]})
-        return await db.one("users.get", id=user_id)
+        return await get(db, user_id)

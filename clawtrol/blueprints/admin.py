@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, current_app, render_template, request
+from quart import Blueprint, render_template, request
 
 from ..auth import tokens, users
-from ..auth.principal import ROLES, current_actor, require_principal, require_role
+from ..auth.principal import ROLES, require_principal, require_role
 from ..auth.signup import open_signup_warning
-from ..errors import InvalidInput, NotFound, Refused
+from ..errors import InvalidInput, Refused
 from ..live import revoke_access, user_changed
 from ..payload import json_object
-from ..services import current_db
+from ..services import current_call, current_db, services
 
 blueprint = Blueprint("admin", __name__)
 
@@ -20,9 +20,8 @@ blueprint = Blueprint("admin", __name__)
 @blueprint.get("/admin/users")
 async def users_page():
     require_role("admin", "manage users")
-    rows = await current_db().all("users.list")
-    return await render_template("admin/users.html", users=rows, roles=ROLES,
-                                 signup_warning=open_signup_warning(current_app.config["CLAWTROL"]))
+    return await render_template("admin/users.html", users=await users.list_all(current_db()), roles=ROLES,
+                                 signup_warning=open_signup_warning(services().config))
 
 
 async def _user_row(user: dict, error: str | None = None, status: int = 200):
@@ -33,22 +32,20 @@ async def _user_row(user: dict, error: str | None = None, status: int = 200):
 async def update_user_fragment(user_id: str):
     """Role select, (de)activate and "Mark reviewed" buttons post here; the row comes back re-rendered."""
     require_role("admin", "manage users")
-    db = current_db()
-    before = await db.one("users.get", id=user_id)
-    if before is None:
-        raise NotFound("User not found")
+    call = current_call()
+    before = await users.get(call.db, user_id)
     form = await request.form
     try:
         if "role" in form:
-            user = await users.change_role(db, current_actor(), user_id, form["role"])
+            user = await users.change_role(call, user_id, form["role"])
         elif "active" in form:
-            user = await users.set_active(db, current_actor(), user_id, form["active"] == "true")
+            user = await users.set_active(call, user_id, form["active"] == "true")
         elif "reviewed" in form:
-            user = await users.mark_reviewed(db, current_actor(), user_id)
+            user = await users.mark_reviewed(call, user_id)
         else:
             raise InvalidInput("role or active: one is required (or reviewed, to mark the account reviewed)")
     except Refused as error:
-        return await _user_row(await db.one("users.get", id=user_id), error.message, error.status)
+        return await _user_row(await users.get(call.db, user_id), error.message, error.status)
     await user_changed(before, user)
     return await _user_row(user)
 
@@ -56,11 +53,11 @@ async def update_user_fragment(user_id: str):
 @blueprint.delete("/admin/users/<user_id>")
 async def delete_user_fragment(user_id: str):
     require_role("admin", "delete users")
-    db = current_db()
+    call = current_call()
     try:
-        await users.delete(db, current_actor(), user_id)
+        await users.delete(call, user_id)
     except Refused as error:
-        return await _user_row(await db.one("users.get", id=user_id), error.message, error.status)
+        return await _user_row(await users.get(call.db, user_id), error.message, error.status)
     await revoke_access("deleted", user_id=user_id)
     return ""
 
@@ -68,7 +65,7 @@ async def delete_user_fragment(user_id: str):
 @blueprint.get("/admin/tokens")
 async def tokens_page():
     require_role("admin", "manage API tokens")
-    return await render_template("admin/tokens.html", tokens=await current_db().all("tokens.list"), roles=ROLES)
+    return await render_template("admin/tokens.html", tokens=await tokens.list_all(current_db()), roles=ROLES)
 
 
 @blueprint.post("/admin/tokens")
@@ -79,16 +76,16 @@ async def create_token_fragment():
         name, role, days = tokens.validate(form.get("name"), form.get("role"), form.get("expires_in_days"))
     except Refused as error:
         return await render_template("admin/_token_form.html", roles=ROLES, error=error.message, form=form), 400
-    db = current_db()
-    token, raw = await tokens.create(db, current_actor(), name, role, days)
+    call = current_call()
+    token, raw = await tokens.create(call.db, call.actor, name, role, days)
     return await render_template("admin/_token_created.html", token=token, raw=raw, roles=ROLES,
-                                 tokens=await db.all("tokens.list"))
+                                 tokens=await tokens.list_all(call.db))
 
 
 @blueprint.post("/admin/tokens/<token_id>/revoke")
 async def revoke_token_fragment(token_id: str):
     require_role("admin", "revoke API tokens")
-    token = await tokens.revoke(current_db(), current_actor(), token_id)
+    token = await tokens.revoke(current_call(), token_id)
     await revoke_access("token_revoked", token_id=token_id)
     return await render_template("admin/_token_row.html", token=token)
 
@@ -98,7 +95,7 @@ async def revoke_token_fragment(token_id: str):
 @blueprint.get("/api/users")
 async def api_users():
     require_principal()
-    rows = await current_db().all("users.list")
+    rows = await users.list_all(current_db())
     return {"users": [users.to_json(row) for row in rows], "count": len(rows)}
 
 
@@ -106,18 +103,7 @@ async def api_users():
 async def api_update_user(user_id: str):
     require_role("admin", "manage users")
     body = await json_object({"role", "active"})
-    if not body:
-        raise InvalidInput("No updates provided: send {role} or {active}")
-    users.validate_changes(body)
-    db, actor = current_db(), current_actor()
-    async with db.transaction():  # both changes or neither
-        user = before = await db.one("users.get", id=user_id)
-        if user is None:
-            raise NotFound("User not found")
-        if "role" in body:
-            user = await users.change_role(db, actor, user_id, body["role"])
-        if "active" in body:
-            user = await users.set_active(db, actor, user_id, body["active"])
+    before, user = await users.update(current_call(), user_id, body)
     await user_changed(before, user)  # after the commit
     return users.to_json(user)
 
@@ -125,24 +111,16 @@ async def api_update_user(user_id: str):
 @blueprint.delete("/api/users/<user_id>")
 async def api_delete_user(user_id: str):
     require_role("admin", "delete users")
-    await users.delete(current_db(), current_actor(), user_id)
+    await users.delete(current_call(), user_id)
     await revoke_access("deleted", user_id=user_id)
     return {"success": True}
-
-
-def _token_json(token: dict) -> dict:
-    return {
-        "id": token["id"], "name": token["name"], "prefix": token["prefix"], "role": token["role"],
-        "createdAt": token["created_at"], "createdBy": token["created_by_login"],
-        "expiresAt": token["expires_at"], "lastUsedAt": token["last_used_at"], "revokedAt": token["revoked_at"],
-    }
 
 
 @blueprint.get("/api/tokens")
 async def api_tokens():
     require_role("admin", "list API tokens")
-    rows = await current_db().all("tokens.list")
-    return {"tokens": [_token_json(row) for row in rows], "count": len(rows)}
+    rows = await tokens.list_all(current_db())
+    return {"tokens": [tokens.to_json(row) for row in rows], "count": len(rows)}
 
 
 @blueprint.post("/api/tokens")
@@ -150,13 +128,14 @@ async def api_create_token():
     require_role("admin", "create API tokens")
     body = await json_object({"name", "role", "expiresInDays"})
     name, role, days = tokens.validate(body.get("name"), body.get("role"), body.get("expiresInDays"))
-    token, raw = await tokens.create(current_db(), current_actor(), name, role, days)
-    return {**_token_json(token), "token": raw}, 201
+    call = current_call()
+    token, raw = await tokens.create(call.db, call.actor, name, role, days)
+    return {**tokens.to_json(token), "token": raw}, 201
 
 
 @blueprint.delete("/api/tokens/<token_id>")
 async def api_revoke_token(token_id: str):
     require_role("admin", "revoke API tokens")
-    token = await tokens.revoke(current_db(), current_actor(), token_id)
+    token = await tokens.revoke(current_call(), token_id)
     await revoke_access("token_revoked", token_id=token_id)
-    return _token_json(token)
+    return tokens.to_json(token)

@@ -6,16 +6,17 @@ import ipaddress
 import logging
 import re
 
-from quart import Blueprint, current_app, g, redirect, render_template, request, session
+from quart import Blueprint, g, redirect, render_template, request, session
 
+from .. import htmx
 from ..auth import github, oauth_state, sessions, users
 from ..auth.guard import end_browser_session, limiter, public, safe_next, start_browser_session
-from ..auth.principal import current_actor, require_principal
+from ..auth.principal import require_principal
 from ..auth.ratelimit import client_key
 from ..auth.signup import SignupPolicy
 from ..hosts import hostname_of, is_loopback_name, url_hostname
 from ..live import revoke_access
-from ..services import current_db
+from ..services import current_call, current_db, services
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("auth", __name__)
@@ -25,7 +26,7 @@ BROWSER_NONCE = "oauth_browser"  # in Quart's signed session cookie: binds sign-
 
 
 def _config():
-    return current_app.config["CLAWTROL"]
+    return services().config
 
 
 def _client() -> tuple[str | None, str | None]:
@@ -161,19 +162,19 @@ async def me():
     principal = require_principal()
     if principal.kind == "token":
         return {"id": principal.id, "kind": "token", "name": principal.label, "role": principal.role}
-    user = await current_db().one("users.get", id=principal.id)
-    return {**users.to_json(user), "kind": "user"}
+    return {**users.to_json(await users.get(current_db(), principal.id)), "kind": "user"}
 
 
 @blueprint.post("/api/auth/logout")
 async def logout():
-    principal = require_principal()
+    call = current_call()
+    principal = call.principal
     if principal.session_id:
-        await users.sign_out(current_db(), current_actor(), principal.session_id)
+        await users.sign_out(call, principal.session_id)
         end_browser_session()
         await revoke_access("signed_out", session_key=sessions.session_key(principal.session_id))
-    if request.headers.get("HX-Request"):
-        return "", 204, {"HX-Redirect": "/login"}
+    if htmx.is_htmx():
+        return "", 204, htmx.redirect("/login")
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         return redirect("/login", 303)
     return {"success": True}
