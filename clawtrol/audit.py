@@ -83,6 +83,11 @@ async def search(db: Database, limit: int = 100, **filters: str | None) -> list[
     return [_with_details(row) for row in await db.all("audit.search", limit=limit, **values)]
 
 
+async def actions(db: Database) -> list[str]:
+    """Every action the log holds, for the page's filter."""
+    return [row["action"] for row in await db.all("audit.actions")]
+
+
 def _with_details(row: dict) -> dict:
     raw = row.get("details")
     row["details"] = json.loads(raw) if isinstance(raw, str) and raw else raw

@@ -7,12 +7,15 @@ import math
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .audit import Actor, record
+from .audit import record
 from .clock import now_iso
 from .db import Database
 from .errors import ApiError, InvalidInput
+
+if TYPE_CHECKING:
+    from .services import Call
 
 CACHE_SECONDS = 5.0
 THEME_COOKIE = "clawtrol_theme"  # a person's own light/dark choice
@@ -97,8 +100,9 @@ def validate(body: dict) -> dict[str, Any]:
     return {key: SPECS[key].check(key, value) for key, value in body.items()}
 
 
-async def update(db: Database, actor: Actor, changes: dict[str, Any]) -> dict[str, Any]:
+async def update(call: Call, changes: dict[str, Any]) -> dict[str, Any]:
     """Write validated changes; one audit entry lists each changed key's old and new value."""
+    db, actor = call.db, call.actor
     async with db.transaction():
         current = await load(db)
         changed = {key: {"from": current[key], "to": value} for key, value in changes.items() if current[key] != value}

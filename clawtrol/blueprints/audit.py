@@ -8,7 +8,7 @@ import json
 
 from quart import Blueprint, Response, render_template, request
 
-from .. import audit
+from .. import audit, htmx
 from ..auth.principal import require_role
 from ..clock import iso, parse_iso
 from ..errors import InvalidInput
@@ -58,8 +58,8 @@ async def audit_page():
     db = current_db()
     entries = await audit.search(db, PAGE_SIZE + 1, **filters)
     older = entries[PAGE_SIZE - 1]["created_at"] if len(entries) > PAGE_SIZE else None
-    actions = [row["action"] for row in await db.all("audit.actions")]
-    template = "audit/_entries.html" if request.headers.get("HX-Request") else "audit/log.html"
+    actions = await audit.actions(db)
+    template = "audit/_entries.html" if htmx.is_htmx() else "audit/log.html"
     # Links carry the filters only (never arbitrary query keys into url_for).
     query = {key: value for key, value in filters.items() if value}
     return await render_template(template, entries=entries[:PAGE_SIZE], filters=filters, actions=actions,

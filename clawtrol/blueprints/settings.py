@@ -8,10 +8,10 @@ from quart import Blueprint, Response, redirect, render_template, request
 
 from .. import settings
 from ..auth.guard import safe_next
-from ..auth.principal import current_actor, require_principal, require_role
+from ..auth.principal import require_principal, require_role
 from ..errors import Refused
 from ..payload import json_object
-from ..services import current_db
+from ..services import current_call, current_db
 
 blueprint = Blueprint("settings", __name__)
 
@@ -26,7 +26,7 @@ async def api_settings():
 async def api_update_settings():
     require_role("admin", "change settings")
     changes = settings.validate(await json_object(set(settings.SPECS)))
-    return await settings.update(current_db(), current_actor(), changes)
+    return await settings.update(current_call(), changes)
 
 
 @blueprint.get("/admin/settings")
@@ -40,13 +40,13 @@ async def settings_page():
 async def update_settings_form():
     require_role("admin", "change settings")
     form = await request.form
-    db = current_db()
+    call = current_call()
     try:
         changes = settings.validate({key: spec.from_form(key, form[key].strip())
                                      for key, spec in settings.SPECS.items() if key in form})
-        values = await settings.update(db, current_actor(), changes)
+        values = await settings.update(call, changes)
     except Refused as error:
-        values = {**await settings.load(db), **{k: form[k] for k in settings.SPECS if k in form}}
+        values = {**await settings.load(call.db), **{k: form[k] for k in settings.SPECS if k in form}}
         return await render_template("settings/_form.html", specs=settings.SPECS, values=values,
                                      error=error.message, saved=False), 400
     return await render_template("settings/_form.html", specs=settings.SPECS, values=values, error=None, saved=True)
