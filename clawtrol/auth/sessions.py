@@ -9,13 +9,21 @@ so it is exact to within that minute and a request costs no write.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from quart import current_app, has_app_context
 
 from ..clock import iso_in, now_iso, parse_iso, utcnow
-from ..db import Database
+from ..db import Database, DatabaseUnavailable
+from . import tokens
+
+if TYPE_CHECKING:
+    from ..live import Holder
+
+log = logging.getLogger(__name__)
 
 SESSION_LIFETIME = timedelta(days=7)
 SESSION_IDLE = timedelta(hours=12)  # outside an app; in one, the app's SESSION_IDLE_HOURS
@@ -62,3 +70,27 @@ async def end_all_for_user(db: Database, user_id: str) -> int:
 
 async def purge_expired(db: Database) -> int:
     return await db.changed("sessions.delete_expired", now=now_iso())
+
+
+async def revocation(db: Database, holder: Holder, bearer: str | None, raw_session: str | None) -> str | None:
+    """Why a live socket's credentials (its token, or its session) no longer hold — "expired" or
+    "role_changed", a Hub close reason — or None. Reads only: a re-check writes no last-used/last-seen."""
+    if holder.kind == "token":
+        row = await tokens.lookup(db, bearer or "")
+    elif raw_session:
+        row = await lookup(db, raw_session)
+    else:
+        row = None
+    if row is None or row["id"] != holder.id:
+        return "expired"
+    return "role_changed" if row["role"] != holder.role else None
+
+
+async def recheck(db: Database, holder: Holder, bearer: str | None, raw_session: str | None) -> str | None:
+    """As `revocation`, for the periodic re-check of an open socket: None (keep it, try again later) when
+    the database cannot be reached."""
+    try:
+        return await revocation(db, holder, bearer, raw_session)
+    except DatabaseUnavailable as exc:
+        log.warning("live socket re-check failed: %s", exc)
+        return None

@@ -18,10 +18,9 @@ import logging
 
 from quart import Blueprint, current_app, g, websocket
 
-from ..auth import sessions, tokens
+from ..auth import sessions
 from ..auth.principal import Principal
 from ..clock import now_iso
-from ..db import DatabaseUnavailable
 from ..errors import Unauthenticated
 from ..live import Holder, Subscription
 from ..services import current_db, current_hub, current_registry
@@ -50,21 +49,6 @@ def _bearer() -> str:
     return websocket.headers.get("Authorization", "").partition(" ")[2].strip()
 
 
-async def _revocation(holder: Holder, bearer: str | None, raw_session: str | None) -> str | None:
-    """Why the socket's principal no longer holds (a Hub close reason), or None. Reads only: no
-    last-used/last-seen writes for a re-check."""
-    db = current_db()
-    if holder.kind == "token":
-        row = await tokens.lookup(db, bearer or "")
-    elif raw_session:
-        row = await sessions.lookup(db, raw_session)
-    else:
-        row = None
-    if row is None or row["id"] != holder.id:
-        return "expired"
-    return "role_changed" if row["role"] != holder.role else None
-
-
 async def _watch(subscription: Subscription, bearer: str | None, raw_session: str | None) -> None:
     """Return once the socket must close: revoked through the hub, or found invalid by a re-check."""
     interval = _recheck_seconds()
@@ -76,11 +60,8 @@ async def _watch(subscription: Subscription, bearer: str | None, raw_session: st
         subscription.wake.clear()
         if subscription.revoked:
             return
-        try:
-            reason = await _revocation(subscription.holder, bearer, raw_session)
-        except DatabaseUnavailable as exc:  # keep the socket; try again at the next interval
-            log.warning("live socket re-check failed: %s", exc)
-            continue
+        # None too when the database is unreachable: keep the socket, try again at the next interval
+        reason = await sessions.recheck(current_db(), subscription.holder, bearer, raw_session)
         if reason is not None:
             current_hub().detach(subscription)
             subscription.revoke(reason)
@@ -117,7 +98,7 @@ async def live_channel():
     try:
         # Registered first, then checked once more: a revocation that committed after the guard read the
         # credentials is seen either here or by the hub.
-        if await _revocation(subscription.holder, bearer, raw_session) is not None:
+        if await sessions.revocation(current_db(), subscription.holder, bearer, raw_session) is not None:
             raise Unauthenticated("Not authenticated")
         await websocket.accept()
         await websocket.send_json({"type": "connected", "timestamp": now_iso(),
