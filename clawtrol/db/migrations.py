@@ -69,6 +69,11 @@ async def _run_script(db: Database, raw_connection, script: str) -> None:
         await raw_connection.execute(script)
 
 
+async def applied(db: Database) -> list[dict]:
+    """The migrations this database has: {version, name, applied_at}, oldest first."""
+    return await db.all("migrations.applied")
+
+
 async def upgrade(db: Database, migrations_root: Path) -> list[Migration]:
     """Apply pending migrations; return the ones this call applied."""
     migrations = discover(migrations_root / db.dialect)
@@ -79,7 +84,7 @@ async def upgrade(db: Database, migrations_root: Path) -> list[Migration]:
         try:
             async with db.transaction():
                 await db.value("migrations.create_table")
-            done = {row["version"] for row in await db.all("migrations.applied")}
+            done = {row["version"] for row in await applied(db)}
             for migration in migrations:
                 if migration.version in done:
                     continue
