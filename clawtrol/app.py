@@ -12,6 +12,7 @@ from . import __version__, audit, errors, formatting, payload, proxy, security
 from .agents.health import HealthTracker
 from .agents.health_poller import HealthPoller
 from .agents.usage import UsagePuller
+from .approvals.gate import pending_count
 from .approvals.sync import ApprovalSync
 from .auth import guard
 from .auth.activity import Activity
@@ -52,6 +53,27 @@ def create_app(config: Config | None = None) -> Quart:
     app.session_interface = SignedSessionInterface()
     app.json.sort_keys = False
 
+    services = app.extensions[EXTENSION] = build_services(config)
+    app.add_template_global(services.agent_health.session_state, "session_health")  # a dict lookup per card
+    _install_lifecycle(app, services)
+    if not services.db.is_sqlite:
+        _pin_a_connection_per_request(app, services.db)
+    _install_layout_context(app, services.db)
+
+    errors.install(app)
+    security.install(app)
+    formatting.install(app)
+    guard.install(app)  # before payload: an anonymous request is refused before its body is parsed
+    payload.install(app)
+    proxy.install(app)  # the real client behind TRUSTED_PROXIES (wraps app.asgi_app)
+
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    return app
+
+
+def build_services(config: Config) -> Services:
+    """The app's objects, wired to each other (nothing connects yet: that is `before_serving`'s)."""
     db = Database.open(config.database_url)
     hub = Hub(db, config.database_url)
     box = TokenBox(config.session_secret)
@@ -59,15 +81,20 @@ def create_app(config: Config | None = None) -> Quart:
     hub.on_event(CHANGED_EVENT, gateways.changed)  # a record changed in any process: reconnect accordingly
     events = DomainEvents()
     health = HealthTracker(config.stall_minutes, connected=gateways.is_connected)
-    services = app.extensions[EXTENSION] = Services(
+    services = Services(
         config=config, db=db, hub=hub, events=events, gateway_tokens=box, gateways=gateways,
         approvals=ApprovalSync(db, hub, gateways), usage=UsagePuller(db, hub, events, gateways),
         agent_health=health, agent_health_poller=HealthPoller(db, hub, gateways, health),
         activity=Activity(db), webhook_sender=WebhookSender(db, config.public_url), token_cache=TokenCache(),
         started_at=time.monotonic())
-    app.add_template_global(health.session_state, "session_health")  # a dict lookup per board card
     audit.watch(webhook_outbox.from_audit)  # audited changes queue their webhook deliveries
     hub.on_revocation(services.token_cache.clear)
+    return services
+
+
+def _install_lifecycle(app: Quart, services: Services) -> None:
+    """Connect and start the background workers when serving starts; stop them, then disconnect, at the end."""
+    db, hub, gateways, config = services.db, services.hub, services.gateways, services.config
     workers = (services.approvals, services.usage, services.agent_health_poller, services.activity,
                services.webhook_sender)
 
@@ -78,7 +105,8 @@ def create_app(config: Config | None = None) -> Quart:
         for worker in workers:
             await worker.start()
         with contextlib.suppress(DatabaseUnavailable):  # the database may be down at start; the app degrades
-            await bootstrap.default_from_environment(db, box, config.gateway_url, config.gateway_token)
+            await bootstrap.default_from_environment(db, services.gateway_tokens, config.gateway_url,
+                                                     config.gateway_token)
         await gateways.start()  # each connects in the background; the app works (degraded) while one is down
 
     @app.after_serving
@@ -86,35 +114,39 @@ def create_app(config: Config | None = None) -> Quart:
         await gateways.stop()
         for worker in workers:  # Activity writes the last token and session use times
             await worker.stop()
-        await events.drain()
+        await services.events.drain()
         await hub.stop()  # release the LISTEN connection first, or shutdown waits on it
         await db.disconnect()
 
-    # PostgreSQL: one pooled connection per request, shared by its queries (acquiring one per query costs more
-    # than the query). SQLite needs none: its queries run on the process's long-lived connections.
-    if not db.is_sqlite:
-        @app.before_request
-        async def pin_connection() -> None:
-            pinned = db.connection()
-            try:
-                await pinned.__aenter__()
-            except DatabaseUnavailable:
-                g.database_unavailable = True
-                return  # each query will report it (503), and /api/health can still answer
-            g.db_connection = pinned
 
-        @app.teardown_request
-        async def release_connection(exc: BaseException | None) -> None:
-            pinned = g.pop("db_connection", None)
-            if pinned is not None:
-                try:
-                    await pinned.__aexit__(None, None, None)
-                except DatabaseUnavailable:
-                    pass  # the server closed it (restart, failover): the pool replaces it; the answer stands
+def _pin_a_connection_per_request(app: Quart, db: Database) -> None:
+    """PostgreSQL: one pooled connection per request, shared by its queries (acquiring one per query costs more
+    than the query). SQLite needs none: its queries run on the process's long-lived connections."""
+
+    @app.before_request
+    async def pin_connection() -> None:
+        pinned = db.connection()
+        try:
+            await pinned.__aenter__()
+        except DatabaseUnavailable:
+            g.database_unavailable = True
+            return  # each query will report it (503), and /api/health can still answer
+        g.db_connection = pinned
+
+    @app.teardown_request
+    async def release_connection(exc: BaseException | None) -> None:
+        pinned = g.pop("db_connection", None)
+        if pinned is not None:
+            try:
+                await pinned.__aexit__(None, None, None)
+            except DatabaseUnavailable:
+                pass  # the server closed it (restart, failover): the pool replaces it; the answer stands
+
+
+def _install_layout_context(app: Quart, db: Database) -> None:
+    """What every page's layout shows: version, menu, theme and the header's pending approvals badge."""
 
     async def header_pending() -> int | None:
-        from .approvals.gate import pending_count
-
         try:
             return await pending_count(db)
         except DatabaseUnavailable:
@@ -128,17 +160,6 @@ def create_app(config: Config | None = None) -> Quart:
             # called (and awaited) by the page layout only, so fragments don't pay for the query
             context["header_pending_approvals"] = header_pending
         return context
-
-    errors.install(app)
-    security.install(app)
-    formatting.install(app)
-    guard.install(app)  # before payload: an anonymous request is refused before its body is parsed
-    payload.install(app)
-    proxy.install(app)  # the real client behind TRUSTED_PROXIES (wraps app.asgi_app)
-
-    for blueprint in BLUEPRINTS:
-        app.register_blueprint(blueprint)
-    return app
 
 
 def _nav_items(app: Quart) -> list[tuple[str, str, str]]:
