@@ -40,6 +40,29 @@ SELECT count(*) FROM things WHERE created_at::text = :ts
     assert queries[1].params == {"ts"}  # ::text is a cast, not a parameter
 
 
+def test_a_fragment_is_written_once_and_included_where_a_query_says():
+    queries = parse_file("things", """
+-- fragment: visible
+-- Shared by the list and its count.
+  AND (CAST(:owner AS TEXT) IS NULL OR owner = :owner)
+
+-- name: list
+SELECT * FROM things WHERE kind = :kind
+-- include: visible
+ORDER BY id
+
+-- name: count
+SELECT count(*) FROM things WHERE 1 = 1
+-- include: visible
+""")
+    assert [q.name for q in queries] == ["things.list", "things.count"]  # a fragment is not a query
+    assert queries[0].sql == ("SELECT * FROM things WHERE kind = :kind\n"
+                              "  AND (CAST(:owner AS TEXT) IS NULL OR owner = :owner)\nORDER BY id")
+    assert queries[0].params == {"kind", "owner"} and queries[1].params == {"owner"}
+    with pytest.raises(ValueError, match="not a fragment defined above it"):
+        parse_file("bad", "-- name: q\nSELECT 1 WHERE 1 = 1\n-- include: later\n-- fragment: later\nAND 1 = 1\n")
+
+
 def test_literal_percent_is_refused():
     with pytest.raises(ValueError, match="pass LIKE patterns as parameters"):
         parse_file("bad", "-- name: q\nSELECT * FROM t WHERE name LIKE 'a%'")

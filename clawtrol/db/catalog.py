@@ -6,7 +6,20 @@ Each file holds queries in the aiosql style::
     -- Optional description lines.
     SELECT ... WHERE id = :id
 
-A query is addressed as `<area>.<name>` (e.g. `users.get_by_id`). The same DML text runs on SQLite and
+A condition several queries of a file share is written once as a fragment and pulled in where a query says
+so::
+
+    -- fragment: board_filter
+    (CAST(:project_id AS TEXT) IS NULL OR t.project_id = :project_id) AND ...
+
+    -- name: board_counts
+    SELECT t.status, count(*) AS n FROM tasks t
+    WHERE
+    -- include: board_filter
+    GROUP BY t.status
+
+(a fragment is not a query; it is defined before the queries that include it). A query is addressed as
+`<area>.<name>` (e.g. `users.get_by_id`). The same DML text runs on SQLite and
 PostgreSQL, so the files stick to the common subset (see README, "Writing SQL"). The few statements that
 exist on one database only (advisory locks, NOTIFY) live in `sql/queries/<dialect>/<area>.sql`.
 """
@@ -19,7 +32,8 @@ from pathlib import Path
 
 from typing import Any
 
-_NAME_LINE = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$")
+_NAME_LINE = re.compile(r"^--\s*(name|fragment):\s*([a-z_][a-z0-9_]*)\s*$")
+_INCLUDE_LINE = re.compile(r"^--\s*include:\s*([a-z_][a-z0-9_]*)\s*$")
 # :param, but not PostgreSQL casts (::type) nor times inside string literals we never write.
 _PARAM = re.compile(r"(?<![:\w]):([a-zA-Z_]\w*)")
 # A list parameter: `x IN :ids` / `x NOT IN :ids` (the caller passes a list).
@@ -107,13 +121,29 @@ class QueryCatalog:
 
 def parse_file(area: str, source: str) -> list[NamedQuery]:
     queries: list[NamedQuery] = []
-    name: str | None = None
-    body: list[str] = []
+    fragments: dict[str, list[str]] = {}
+    kind, name, body = None, None, []
+
+    def sql_lines(lines: list[str]) -> list[str]:
+        out = []
+        for line in lines:
+            included = _INCLUDE_LINE.match(line.strip())
+            if included:
+                if included.group(1) not in fragments:
+                    raise ValueError(f"sql/queries/{area}.sql: {name!r} includes {included.group(1)!r}, "
+                                     "which is not a fragment defined above it")
+                out.extend(fragments[included.group(1)])
+            elif not line.lstrip().startswith("--"):
+                out.append(line)
+        return out
 
     def flush() -> None:
         if name is None:
             return
-        sql = "\n".join(line for line in body if not line.lstrip().startswith("--")).strip().rstrip(";")
+        if kind == "fragment":
+            fragments[name] = "\n".join(sql_lines(body)).strip("\n").splitlines()
+            return
+        sql = "\n".join(sql_lines(body)).strip().rstrip(";")
         if not sql:
             raise ValueError(f"sql/queries/{area}.sql: query {name!r} has no SQL")
         if "%" in sql:
@@ -125,7 +155,7 @@ def parse_file(area: str, source: str) -> list[NamedQuery]:
         match = _NAME_LINE.match(line.strip())
         if match:
             flush()
-            name, body = match.group(1), []
+            kind, name, body = match.group(1), match.group(2), []
         elif name is not None:
             body.append(line)
     flush()

@@ -45,16 +45,22 @@ RETURNING version
 -- name: delete
 DELETE FROM tasks WHERE id = :id RETURNING id
 
--- name: search
--- The API's list: every filter optional, combinable; newest first.
-SELECT t.* FROM task_rows t
-WHERE (CAST(:project_id AS TEXT) IS NULL OR t.project_id = :project_id)
-  AND (CAST(:agent_id AS TEXT) IS NULL OR t.agent_id = :agent_id)
-  AND (CAST(:status AS TEXT) IS NULL OR t.status = :status)
+-- fragment: board_filter
+-- The board's filters, each optional (a NULL parameter leaves it out): project, assignee or unassigned, and text
+-- in the title or description. The API's list adds agent and status. Written as `AND ...` lines after a
+-- condition of the query's own.
+  AND (CAST(:project_id AS TEXT) IS NULL OR t.project_id = :project_id)
   AND (CAST(:assigned_to AS TEXT) IS NULL OR t.assigned_to = :assigned_to)
   AND (CAST(:unassigned AS INTEGER) = 0 OR t.assigned_to IS NULL)
   AND (CAST(:q AS TEXT) IS NULL OR lower(t.title) LIKE lower(:q) ESCAPE '\'
        OR lower(coalesce(t.description, '')) LIKE lower(:q) ESCAPE '\')
+
+-- name: search
+-- The API's list: every filter optional, combinable; newest first.
+SELECT t.* FROM task_rows t
+WHERE (CAST(:agent_id AS TEXT) IS NULL OR t.agent_id = :agent_id)
+  AND (CAST(:status AS TEXT) IS NULL OR t.status = :status)
+-- include: board_filter
 ORDER BY t.created_at DESC, t.id
 LIMIT :limit OFFSET :offset
 
@@ -65,34 +71,23 @@ SELECT count(*) FROM tasks
 -- name: search_count
 SELECT count(*)
 FROM tasks t
-WHERE (CAST(:project_id AS TEXT) IS NULL OR t.project_id = :project_id)
-  AND (CAST(:agent_id AS TEXT) IS NULL OR t.agent_id = :agent_id)
+WHERE (CAST(:agent_id AS TEXT) IS NULL OR t.agent_id = :agent_id)
   AND (CAST(:status AS TEXT) IS NULL OR t.status = :status)
-  AND (CAST(:assigned_to AS TEXT) IS NULL OR t.assigned_to = :assigned_to)
-  AND (CAST(:unassigned AS INTEGER) = 0 OR t.assigned_to IS NULL)
-  AND (CAST(:q AS TEXT) IS NULL OR lower(t.title) LIKE lower(:q) ESCAPE '\'
-       OR lower(coalesce(t.description, '')) LIKE lower(:q) ESCAPE '\')
+-- include: board_filter
 
 -- name: board_counts
 -- Cards per column under the board's filters.
 SELECT t.status, count(*) AS n
 FROM tasks t
-WHERE (CAST(:project_id AS TEXT) IS NULL OR t.project_id = :project_id)
-  AND (CAST(:assigned_to AS TEXT) IS NULL OR t.assigned_to = :assigned_to)
-  AND (CAST(:unassigned AS INTEGER) = 0 OR t.assigned_to IS NULL)
-  AND (CAST(:q AS TEXT) IS NULL OR lower(t.title) LIKE lower(:q) ESCAPE '\'
-       OR lower(coalesce(t.description, '')) LIKE lower(:q) ESCAPE '\')
+WHERE 1 = 1
+-- include: board_filter
 GROUP BY t.status
 
 -- name: board_column
 -- One open column: priority first, then oldest first.
 SELECT t.* FROM task_rows t
 WHERE t.status = :status
-  AND (CAST(:project_id AS TEXT) IS NULL OR t.project_id = :project_id)
-  AND (CAST(:assigned_to AS TEXT) IS NULL OR t.assigned_to = :assigned_to)
-  AND (CAST(:unassigned AS INTEGER) = 0 OR t.assigned_to IS NULL)
-  AND (CAST(:q AS TEXT) IS NULL OR lower(t.title) LIKE lower(:q) ESCAPE '\'
-       OR lower(coalesce(t.description, '')) LIKE lower(:q) ESCAPE '\')
+-- include: board_filter
 ORDER BY t.priority, t.created_at, t.id
 LIMIT :limit OFFSET :offset
 
@@ -100,10 +95,6 @@ LIMIT :limit OFFSET :offset
 -- The done column: most recently completed first, so old history never loads by default.
 SELECT t.* FROM task_rows t
 WHERE t.status = 'done'
-  AND (CAST(:project_id AS TEXT) IS NULL OR t.project_id = :project_id)
-  AND (CAST(:assigned_to AS TEXT) IS NULL OR t.assigned_to = :assigned_to)
-  AND (CAST(:unassigned AS INTEGER) = 0 OR t.assigned_to IS NULL)
-  AND (CAST(:q AS TEXT) IS NULL OR lower(t.title) LIKE lower(:q) ESCAPE '\'
-       OR lower(coalesce(t.description, '')) LIKE lower(:q) ESCAPE '\')
+-- include: board_filter
 ORDER BY t.completed_at DESC, t.id
 LIMIT :limit OFFSET :offset
