@@ -49,9 +49,9 @@ from clawtrol.audit import SYSTEM  # noqa: E402
 from clawtrol.auth import tokens, users  # noqa: E402
 from clawtrol.cli import event_loop  # noqa: E402
 from clawtrol.clock import iso, new_id, utcnow  # noqa: E402
-from clawtrol.db import Database, QueryCatalog  # noqa: E402
+from clawtrol.db import Database  # noqa: E402
 from clawtrol.db.migrations import upgrade  # noqa: E402
-from clawtrol.paths import SQL_MIGRATIONS, SQL_QUERIES  # noqa: E402
+from clawtrol.paths import SQL_MIGRATIONS  # noqa: E402
 from clawtrol.tasks.model import EDITABLE_COLUMNS, PRIORITIES, STATUSES  # noqa: E402
 
 WORDS = "fix add refactor document test deploy review migrate billing login search cache queue api board".split()
@@ -72,7 +72,7 @@ def free_port() -> int:
 
 async def seed(url: str, count: int) -> dict:
     """Migrate, insert `count` tasks in batches; an admin token and an admin browser session."""
-    db = Database(url, QueryCatalog.load(SQL_QUERIES, "sqlite" if url.startswith("sqlite") else "postgres"))
+    db = Database.open(url)
     await db.connect()
     try:
         await upgrade(db, SQL_MIGRATIONS)

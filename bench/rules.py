@@ -34,9 +34,9 @@ sys.path.insert(0, str(ROOT))
 
 from clawtrol.audit import SYSTEM  # noqa: E402
 from clawtrol.clock import now_iso  # noqa: E402
-from clawtrol.db import Database, QueryCatalog  # noqa: E402
+from clawtrol.db import Database  # noqa: E402
 from clawtrol.db.migrations import upgrade  # noqa: E402
-from clawtrol.paths import SQL_MIGRATIONS, SQL_QUERIES  # noqa: E402
+from clawtrol.paths import SQL_MIGRATIONS  # noqa: E402
 from clawtrol.policies import rules as rule_service  # noqa: E402
 from clawtrol.policies.decide import RuleBook, rules_in_force  # noqa: E402
 from clawtrol.policies.matching import Rule, Subject, evaluate  # noqa: E402
@@ -97,7 +97,7 @@ def line(label: str, figures: tuple[float, float]) -> str:
 
 
 async def with_database(url: str, count: int, rounds: int) -> list[str]:
-    db = Database(url, QueryCatalog.load(SQL_QUERIES, "sqlite" if url.startswith("sqlite") else "postgres"))
+    db = Database.open(url)
     await db.connect()
     try:
         await upgrade(db, SQL_MIGRATIONS)

@@ -19,7 +19,7 @@ from clawtrol.services import services_of
 
 @pytest.fixture
 async def plain_db(database_url):
-    database = Database(database_url, QueryCatalog.load(SQL_QUERIES, "sqlite" if database_url.startswith("sqlite") else "postgres"))
+    database = Database.open(database_url)
     await database.connect()
     yield database
     await database.disconnect()

@@ -446,13 +446,13 @@ async def test_a_stored_token_is_only_sent_to_the_url_it_was_entered_for(app, ad
 async def test_processes_starting_together_create_the_default_gateway_once(empty_database_url, config):
     """Several processes start at once (compose with CLAWTROL_WORKERS > 1) on a database that has no gateway yet:
     each inserts 'default' from GATEWAY_URL, exactly one wins, and none fails to start."""
-    from clawtrol.db import Database, QueryCatalog
+    from clawtrol.db import Database
     from clawtrol.db.migrations import upgrade
     from clawtrol.gateways import bootstrap
-    from clawtrol.paths import SQL_MIGRATIONS, SQL_QUERIES
+    from clawtrol.paths import SQL_MIGRATIONS
 
     dialect = "sqlite" if empty_database_url.startswith("sqlite") else "postgres"
-    starts = [Database(empty_database_url, QueryCatalog.load(SQL_QUERIES, dialect)) for _ in range(4)]
+    starts = [Database.open(empty_database_url) for _ in range(4)]
     for one in starts:
         await one.connect()
     try:

@@ -15,7 +15,7 @@ from .helpers import run_cli
 
 
 def open_db(url: str) -> Database:
-    return Database(url, QueryCatalog.load(SQL_QUERIES, "sqlite" if url.startswith("sqlite") else "postgres"))
+    return Database.open(url)
 
 
 def test_both_dialects_have_the_same_migrations():
