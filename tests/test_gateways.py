@@ -451,7 +451,6 @@ async def test_processes_starting_together_create_the_default_gateway_once(empty
     from clawtrol.gateways import bootstrap
     from clawtrol.paths import SQL_MIGRATIONS
 
-    dialect = "sqlite" if empty_database_url.startswith("sqlite") else "postgres"
     starts = [Database.open(empty_database_url) for _ in range(4)]
     for one in starts:
         await one.connect()
