@@ -684,7 +684,7 @@ async def import_source(db: Database, source: Source, plan: Plan,
     for migration in await migrations.upgrade(db, SQL_MIGRATIONS):
         out(f"applied {migration.version:04d}_{migration.name} to the target")
     if plan.kind == "ours":
-        target_version = max((row["version"] for row in await db.all("migrations.applied")), default=0)
+        target_version = max((row["version"] for row in await migrations.applied(db)), default=0)
         problem = _version_problem(source.name, source.value("ours.schema_version"), target_version)
         if problem:
             raise ImportFailed(problem)
