@@ -7,7 +7,7 @@ with the services; area functions that write take a `Call` instead of (db, hub, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from quart import Quart, current_app, g
@@ -41,7 +41,7 @@ class Services:
     config: Config
     db: Database
     hub: Hub
-    events: DomainEvents  # reactions inside the app (usage pull, webhooks); the browser's stream is `hub`
+    events: DomainEvents  # reactions inside the app (the usage pull); the browser's stream is `hub`
     gateway_tokens: TokenBox
     gateways: GatewayRegistry
     approvals: ApprovalSync
@@ -56,7 +56,6 @@ class Services:
     host_policy: HostPolicy | None = None
     token_failures: FailureLimiter | None = None
     signin_failures: FailureLimiter | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def services_of(app: Quart) -> Services:
