@@ -16,19 +16,23 @@ log = logging.getLogger(__name__)
 TASK_UPDATED = "task.updated"  # {"task": the row after, "old": the row before}
 
 Handler = Callable[[dict], Awaitable[None]]
+Filter = Callable[[dict], bool]
 
 
 class DomainEvents:
     def __init__(self) -> None:
-        self._handlers: dict[str, list[Handler]] = {}
+        self._handlers: dict[str, list[tuple[Handler, Filter | None]]] = {}
         self._running: set[asyncio.Task] = set()
 
-    def on(self, name: str, handler: Handler) -> None:
-        """Run `await handler(payload)` after every `name` event."""
-        self._handlers.setdefault(name, []).append(handler)
+    def on(self, name: str, handler: Handler, *, when: Filter | None = None) -> None:
+        """Run `await handler(payload)` after every `name` event (for which `when(payload)` is true: a cheap
+        check made in the emitter, so the events a handler ignores start no background task)."""
+        self._handlers.setdefault(name, []).append((handler, when))
 
     def emit(self, name: str, payload: dict) -> None:
-        for handler in self._handlers.get(name, ()):
+        for handler, when in self._handlers.get(name, ()):
+            if when is not None and not when(payload):
+                continue
             task = asyncio.create_task(self._run(name, handler, payload), name=f"domain-event {name}")
             self._running.add(task)
             task.add_done_callback(self._running.discard)

@@ -39,6 +39,21 @@ async def test_handlers_run_in_the_background_and_a_failure_stays_with_its_handl
     assert "a task.updated handler failed" in caplog.text and "boom" in caplog.text
 
 
+async def test_a_filter_keeps_the_events_a_handler_ignores_from_starting_anything():
+    events = DomainEvents()
+    seen: list[dict] = []
+
+    async def handler(payload: dict) -> None:
+        seen.append(payload)
+
+    events.on("task.updated", handler, when=lambda payload: payload["status"] == "done")
+    events.emit("task.updated", {"status": "todo"})
+    assert not events._running  # nothing was scheduled
+    events.emit("task.updated", {"status": "done"})
+    await events.drain()
+    assert seen == [{"status": "done"}]
+
+
 async def test_an_event_without_handlers_does_nothing():
     events = DomainEvents()
     events.emit("nobody.listens", {})

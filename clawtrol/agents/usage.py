@@ -49,7 +49,7 @@ class UsagePuller:
 
     async def start(self) -> None:
         if not self._listening:
-            self.events.on(TASK_UPDATED, self.task_updated)
+            self.events.on(TASK_UPDATED, self.task_updated, when=lambda change: needs_usage(change) is not None)
             self._listening = True
 
     async def stop(self) -> None:
