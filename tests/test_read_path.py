@@ -64,3 +64,33 @@ async def test_cookie_serializers_are_built_once(app, admin, monkeypatch):
     for _ in range(5):
         assert (await admin.get("/api/auth/me")).status_code == 200  # a signed-in browser: both cookies
     assert len(built) <= 2
+
+
+@pytest.fixture
+def statements(monkeypatch) -> list[str]:
+    """Every named statement run while the test runs."""
+    seen: list[str] = []
+    run = Database._run
+
+    async def spy_run(self, name, params):
+        seen.append(name)
+        return await run(self, name, params)
+    monkeypatch.setattr(Database, "_run", spy_run)
+    return seen
+
+
+async def test_a_change_reads_the_webhooks_only_when_one_is_enabled(admin, statements):
+    """The audit INSERT counts the enabled webhooks in the same statement; with none, the outbox reads
+    nothing (a round trip less per change), and once one exists its events are queued as before."""
+    task = await (await admin.post("/api/tasks", json={"title": "watched"})).get_json()
+    statements.clear()
+    assert (await admin.patch(f"/api/tasks/{task['id']}", json={"status": "todo"})).status_code == 200
+    ran = [name for name in statements if name != "events.notify_many"]  # PostgreSQL's live-event sender
+    assert ran == ["sessions.resolve", "tasks.get", "tasks.update", "audit.insert"]  # no webhooks read
+
+    hook = await admin.post("/api/webhooks", json={"url": "https://example.com/hook",
+                                                   "events": ["task.status_changed"]})
+    assert hook.status_code == 201, await hook.get_json()
+    statements.clear()
+    assert (await admin.patch(f"/api/tasks/{task['id']}", json={"status": "in-progress"})).status_code == 200
+    assert "webhooks.subscribers" in statements and "webhooks.insert_delivery" in statements

@@ -2,8 +2,8 @@
 
 `from_audit` watches every audit entry (clawtrol/audit.py `watch`, registered by the app): an entry that raises
 events (webhooks/events.py) adds one delivery row per subscribed, enabled webhook, with a snapshot of what
-changed (the task, the comment, the approval as they are in that transaction). With no subscriber that costs
-one small read. Senders in this process are woken; the other processes find the rows on their next poll.
+changed (the task, the comment, the approval as they are in that transaction). With no webhook enabled it costs
+nothing: the audit INSERT itself says how many there are. Senders in this process are woken; the other processes find the rows on their next poll.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import logging
 from typing import Any, Awaitable, Callable
 
 from ..approvals.model import to_json as approval_json
-from ..audit import Actor
+from ..audit import Actor, Entry
 from ..clock import new_id, now_iso
 from ..db import Database
 from ..tasks.comments import to_json as comment_json
@@ -44,13 +44,13 @@ def subscribed_events(webhook: dict) -> list[str]:
     return [name for name in names if isinstance(name, str)] if isinstance(names, list) else []
 
 
-async def from_audit(db: Database, actor: Actor, action: str, entity_type: str | None, entity_id: str | None,
-                     details: dict | None) -> None:
-    if action not in events.ACTIONS:
-        return
-    raised = events.raised_by(action, details)
+async def from_audit(db: Database, entry: Entry) -> None:
+    if entry.action not in events.ACTIONS or not entry.enabled_webhooks:
+        return  # no event, or nobody to send it to (the audit INSERT counted the enabled webhooks)
+    raised = events.raised_by(entry.action, entry.details)
     if raised:
-        await emit(db, raised, actor.label, lambda: snapshot(db, action, entity_id, details or {}))
+        await emit(db, raised, entry.actor.label,
+                   lambda: snapshot(db, entry.action, entry.entity_id, entry.details or {}))
 
 
 async def emit(db: Database, raised: tuple[str, ...], actor_label: str,

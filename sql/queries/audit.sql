@@ -3,7 +3,7 @@ INSERT INTO audit_log (id, user_id, token_id, actor_kind, actor_label, action, e
                        details, ip, user_agent, created_at)
 VALUES (:id, :user_id, :token_id, :actor_kind, :actor_label, :action, :entity_type, :entity_id,
         :details, :ip, :user_agent, :created_at)
-RETURNING id
+RETURNING id, (SELECT count(*) FROM webhooks WHERE enabled = TRUE) AS enabled_webhooks
 
 -- name: for_entity
 SELECT id, user_id, token_id, actor_kind, actor_label, action, entity_type, entity_id, details, ip,
