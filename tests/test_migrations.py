@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import shutil
 
 from clawtrol.db import Database, QueryCatalog
@@ -68,9 +69,6 @@ async def test_concurrent_upgrade_processes_apply_each_migration_once(empty_data
 
 async def test_started_sessions_are_rebuilt_from_the_audit_trail(empty_database_url, tmp_path):
     """0003 creates the start work records of sessions started before it, from agent.work_started entries."""
-    from clawtrol import audit
-    from clawtrol.audit import Actor
-
     old_root = tmp_path / "migrations"
     for dialect in ("sqlite", "postgres"):
         (old_root / dialect).mkdir(parents=True)
@@ -88,9 +86,13 @@ async def test_started_sessions_are_rebuilt_from_the_audit_trail(empty_database_
         await db.changed("importer.insert_task", id="t1", title="Old work", status="in-progress", priority="P2",
                          session_key="agent:main:old", version=1, created_at=stamp, updated_at=stamp,
                          **dict.fromkeys(columns))
-        gone_user = Actor(kind="user", label="octocat", user_id="user-that-was-deleted")
-        await audit.record(db, gone_user, "agent.work_started", "task", "t1",
-                           {"sessionKey": "agent:main:old", "agentId": "main", "runId": "run-1"})
+        # the entry as audit.record wrote it then (today's INSERT also reads a table 0007 creates)
+        await db._db.execute(
+            "INSERT INTO audit_log (id, user_id, token_id, actor_kind, actor_label, action, entity_type, entity_id,"
+            " details, ip, user_agent, created_at) VALUES ('a1', 'user-that-was-deleted', NULL, 'user', 'octocat',"
+            " 'agent.work_started', 'task', 't1', :details, NULL, NULL, :now)",
+            {"details": json.dumps({"agentId": "main", "runId": "run-1", "sessionKey": "agent:main:old"}),
+             "now": stamp})
         await upgrade(db, SQL_MIGRATIONS)
         record = await db.one("agents.session_start", gateway_id="default", session_key="agent:main:old")
         assert record["started_by_label"] == "octocat" and record["started_by"] is None  # the user is gone
