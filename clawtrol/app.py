@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 
 from quart import Quart, g, request, url_for
@@ -35,6 +38,9 @@ from .webhooks import outbox as webhook_outbox
 from .webhooks.sender import WebhookSender
 
 MAX_BODY_BYTES = 1024 * 1024
+STOP_STEP_SECONDS = 2.0  # what one shutdown step may take before the next one goes on regardless
+
+log = logging.getLogger(__name__)
 
 
 def create_app(config: Config | None = None) -> Quart:
@@ -111,12 +117,20 @@ def _install_lifecycle(app: Quart, services: Services) -> None:
 
     @app.after_serving
     async def close_database() -> None:
-        await gateways.stop()
+        # Each step is bounded: one that hangs is logged by name and the others still run.
+        await _bounded("domain events", services.events.stop())  # a usage pull under way is abandoned
+        await _bounded("gateways", gateways.stop())
         for worker in workers:  # Activity writes the last token and session use times
-            await worker.stop()
-        await services.events.drain()
-        await hub.stop()  # release the LISTEN connection first, or shutdown waits on it
-        await db.disconnect()
+            await _bounded(type(worker).__name__, worker.stop())
+        await _bounded("live hub", hub.stop())  # release the LISTEN connection first, or shutdown waits on it
+        await _bounded("database", db.disconnect())
+
+
+async def _bounded(step: str, stopping: Awaitable[None], seconds: float = STOP_STEP_SECONDS) -> None:
+    try:
+        await asyncio.wait_for(stopping, seconds)
+    except TimeoutError:
+        log.warning("shutdown: %s did not stop within %s s; going on", step, seconds)
 
 
 def _pin_a_connection_per_request(app: Quart, db: Database) -> None:

@@ -45,6 +45,12 @@ class DomainEvents:
             log.exception("a %s handler failed", name)
 
     async def drain(self) -> None:
-        """Wait for the handlers still running (at shutdown, and in tests)."""
+        """Wait for the handlers still running (tests)."""
         while self._running:
             await asyncio.gather(*list(self._running), return_exceptions=True)
+
+    async def stop(self) -> None:
+        """At shutdown: cancel the handlers still running (a usage pull can happen later) and wait for them."""
+        for task in list(self._running):
+            task.cancel()
+        await self.drain()

@@ -54,6 +54,24 @@ async def test_a_filter_keeps_the_events_a_handler_ignores_from_starting_anythin
     assert seen == [{"status": "done"}]
 
 
+async def test_stop_cancels_the_handlers_still_running():
+    events = DomainEvents()
+    cancelled = asyncio.Event()
+
+    async def forever(payload: dict) -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    events.on("task.updated", forever)
+    events.emit("task.updated", {})
+    await asyncio.sleep(0)
+    await asyncio.wait_for(events.stop(), 1)
+    assert cancelled.is_set() and not events._running
+
+
 async def test_an_event_without_handlers_does_nothing():
     events = DomainEvents()
     events.emit("nobody.listens", {})

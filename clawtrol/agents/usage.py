@@ -53,7 +53,7 @@ class UsagePuller:
             self._listening = True
 
     async def stop(self) -> None:
-        pass  # a pull under way finishes with the domain events (DomainEvents.drain)
+        pass  # a pull under way is cancelled with the domain events (DomainEvents.stop)
 
     async def task_updated(self, change: dict) -> None:
         task_id = needs_usage(change)
