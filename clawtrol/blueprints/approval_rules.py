@@ -10,6 +10,7 @@ from ..clock import iso, parse_iso
 from ..errors import Refused
 from ..payload import json_object
 from ..policies import decide, rules
+from ..projects import service as projects
 from ..policies.matching import BadPattern, compile_pattern, is_regex
 from ..services import current_db, current_registry
 
@@ -103,7 +104,7 @@ def _form_values(row: dict | None) -> dict:
 async def _page_context(**extra) -> dict:
     db = current_db()
     return {"rules": [rules.to_json(row) for row in await rules.list_all(db)],
-            "counts": await rules.decided_counts(db), "projects": await rules.project_choices(db),
+            "counts": await rules.decided_counts(db), "projects": await projects.options(db),
             "gateways": current_registry().connections(),
             "gateway_names": {c.id: c.name for c in current_registry().connections()},
             "actions": rules.ACTIONS, **extra}

@@ -109,11 +109,6 @@ async def find(db: Database, rule_id: str) -> dict:
     return row
 
 
-async def project_choices(db: Database) -> list[dict]:
-    """The projects a rule can be limited to (the admin page's form)."""
-    return await db.all("projects.options")
-
-
 async def validate(db: Database, body: dict, current: dict | None = None) -> dict:
     """Column values for a new rule (`current` None: name and action required) or a rule after a partial
     change; raises ApiError naming the first bad field."""

@@ -93,6 +93,11 @@ async def get(db: Database, project_id: str) -> dict:
     return (await _with_costs(db, [project]))[0]
 
 
+async def options(db: Database) -> list[dict]:
+    """The projects a form offers to choose from (a task's project, a rule's scope)."""
+    return await db.all("projects.options")
+
+
 async def find(db: Database, project_id: str, with_stats: bool = False) -> dict:
     """The project's row (task counts with `with_stats`, no cost rollup); 404 if there is none."""
     project = await db.one("projects.get_with_stats" if with_stats else "projects.get", id=project_id)

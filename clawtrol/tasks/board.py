@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..db import Database
+from ..projects import service as projects
 from .model import STATUSES
 
 
@@ -25,4 +26,4 @@ async def counts(db: Database, params: dict[str, Any]) -> dict[str, int]:
 async def form_choices(db: Database) -> dict[str, list[dict]]:
     """Whom a task can be assigned to (active people) and which projects it can belong to."""
     users = [user for user in await db.all("users.list") if user["active"]]
-    return {"users": users, "projects": await db.all("projects.options")}
+    return {"users": users, "projects": await projects.options(db)}
