@@ -139,20 +139,17 @@ def _pin_a_connection_per_request(app: Quart, db: Database) -> None:
 
     @app.before_request
     async def pin_connection() -> None:
-        pinned = db.connection()
         try:
-            await pinned.__aenter__()
+            g.db_pin = await db.pin()
         except DatabaseUnavailable:
-            g.database_unavailable = True
-            return  # each query will report it (503), and /api/health can still answer
-        g.db_connection = pinned
+            g.database_unavailable = True  # each query will report it (503), and /api/health can still answer
 
     @app.teardown_request
     async def release_connection(exc: BaseException | None) -> None:
-        pinned = g.pop("db_connection", None)
+        pinned = g.pop("db_pin", None)
         if pinned is not None:
             try:
-                await pinned.__aexit__(None, None, None)
+                await db.unpin(pinned)
             except DatabaseUnavailable:
                 pass  # the server closed it (restart, failover): the pool replaces it; the answer stands
 

@@ -6,7 +6,7 @@ import json
 import re
 from urllib.parse import parse_qsl
 
-from quart import Quart, request
+from quart import Quart, Request, request
 from quart.formparser import FormDataParser
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -105,6 +105,15 @@ class BoundedFormParser(FormDataParser):
                        "application/x-url-encoded": _parse_urlencoded}
 
 
+def _address_problem(incoming: Request) -> str | None:
+    """bad_text for the path and the query's values; a plain ASCII path with no query (most requests) is
+    answered without parsing anything."""
+    path = incoming.path
+    if not incoming.query_string and path.isascii() and "\x00" not in path:
+        return None
+    return bad_text(path) or bad_text(list(incoming.args.values()))
+
+
 def install(app: Quart) -> None:
     """Bounded form parsing, and the NUL check. clawtrol/app.py installs this after the guard: the check reads
     the form, and an anonymous request must be refused before its body is parsed."""
@@ -113,7 +122,7 @@ def install(app: Quart) -> None:
     @app.before_request
     async def refuse_nul_characters():
         """NUL or a lone surrogate in a path, query or form value is never valid input."""
-        problem = bad_text(request.path) or bad_text(list(request.args.values()))
+        problem = _address_problem(request)
         if problem:
             raise InvalidInput(f"The request's address or query {problem}.")
         if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from datetime import datetime, timezone
 
 from .. import background
-from ..clock import now_iso
+from ..clock import iso
 from ..db import Database
 
 log = logging.getLogger(__name__)
@@ -24,15 +26,16 @@ class Activity:
     def __init__(self, db: Database, interval: float = FLUSH_EVERY):
         self._db = db
         self.interval = interval
-        self._tokens: dict[str, str] = {}  # token id → last use (ISO time)
-        self._sessions: dict[str, str] = {}  # auth_sessions.id (the hash) → last request
+        # noted as Unix times (cheap on every request), written as ISO times
+        self._tokens: dict[str, float] = {}  # token id → last use
+        self._sessions: dict[str, float] = {}  # auth_sessions.id (the hash) → last request
         self._task: asyncio.Task | None = None
 
     def token_used(self, token_id: str) -> None:
-        self._tokens[token_id] = now_iso()
+        self._tokens[token_id] = time.time()
 
     def session_seen(self, session_id: str) -> None:
-        self._sessions[session_id] = now_iso()
+        self._sessions[session_id] = time.time()
 
     @property
     def pending(self) -> int:
@@ -48,9 +51,10 @@ class Activity:
         try:
             async with self._db.transaction():
                 for token_id, when in tokens.items():
-                    written += await self._db.changed("tokens.touch", id=token_id, now=when, stale_before=when)
+                    written += await self._db.changed("tokens.touch", id=token_id, now=_iso(when),
+                                                      stale_before=_iso(when))
                 for session_id, when in sessions.items():
-                    written += await self._db.changed("sessions.touch", id=session_id, now=when)
+                    written += await self._db.changed("sessions.touch", id=session_id, now=_iso(when))
         except Exception:
             # keep them for the next flush (uses noted meanwhile are newer and win)
             self._tokens = {**tokens, **self._tokens}
@@ -77,3 +81,7 @@ class Activity:
             await self.flush()
         except Exception as exc:
             log.warning("could not record token and session activity at shutdown: %s", exc)
+
+
+def _iso(unix_time: float) -> str:
+    return iso(datetime.fromtimestamp(unix_time, timezone.utc))

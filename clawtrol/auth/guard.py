@@ -75,17 +75,17 @@ async def _principal_from_bearer(raw: str) -> Principal:
     # Per client (behind a trusted proxy, the forwarded one). While a client is limited every bearer
     # attempt from it gets 429, valid or not: the refusal costs no database lookup, and answering valid
     # tokens would tell a guesser when a guess hit. Other clients are never affected.
+    held = services()
     address = client_key(client_ip())
-    token_failures = limiter("token_failures")
-    wait = token_failures.retry_after(address)
+    wait = held.token_failures.retry_after(address)
     if wait:
         raise RateLimited("Too many failed token attempts; try again later.", extra={"retryAfter": wait})
-    row = await services().token_cache.lookup(current_db(), raw.strip())
+    row = await held.token_cache.lookup(held.db, raw.strip())
     if row is None:
-        token_failures.fail(address)
+        held.token_failures.fail(address)
         log.warning("rejected API token", extra={"ip": client_ip()})
         raise Unauthenticated("Invalid, expired or revoked API token")
-    services().activity.token_used(row["id"])  # written in the background, not by this request
+    held.activity.token_used(row["id"])  # written in the background, not by this request
     return Principal(kind="token", id=row["id"], role=row["role"], label=row["name"])
 
 
@@ -169,6 +169,15 @@ async def guard_websocket():
         csrf.check_websocket_origin()  # no cross-site WebSocket hijacking with the session cookie
 
 
+class _QuartAuth(QuartAuth):
+    async def after_request(self, response):
+        """quart-auth writes or deletes its cookie after a sign-in or sign-out; a request that never looked at
+        the cookie (every bearer request) did neither, so it skips resolving the user a second time."""
+        if self.attribute_name not in g:
+            return response
+        return await super().after_request(response)
+
+
 def install(app: Quart) -> None:
     config = app.config["CLAWTROL"]
     held = services_of(app)
@@ -183,7 +192,7 @@ def install(app: Quart) -> None:
         QUART_AUTH_DURATION=int(sessions.SESSION_LIFETIME / timedelta(seconds=1)),
         QUART_AUTH_SALT="clawtrol-session",
     )
-    QuartAuth(app, serializer_class=auth_serializer)
+    _QuartAuth(app, serializer_class=auth_serializer)
     # Per client (ratelimit.client_key): 20 bad bearer tokens per 5 minutes, 10 failed sign-ins per 10 minutes.
     held.token_failures = FailureLimiter(max_failures=20, window_seconds=300)
     held.signin_failures = FailureLimiter(max_failures=10, window_seconds=600)

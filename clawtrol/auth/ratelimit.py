@@ -38,7 +38,9 @@ class FailureLimiter:
         self._failures: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=self.max_failures))
 
     def _prune(self, key: str, now: float) -> deque[float]:
-        stamps = self._failures[key]
+        stamps = self._failures.get(key)  # not [key]: that would create and drop a deque on every request
+        if stamps is None:
+            return deque()
         while stamps and stamps[0] <= now - self.window:
             stamps.popleft()
         if not stamps:

@@ -81,6 +81,20 @@ def dialect_of(url: str) -> str:
 
 
 _in_transaction: contextvars.ContextVar[bool] = contextvars.ContextVar("clawtrol_in_transaction", default=False)
+# PostgreSQL: the asyncpg connection a task holds (a request pins one for all its queries), with that task.
+# Tasks it starts inherit the variable but not the connection: they see another owner and take their own.
+_held: contextvars.ContextVar[tuple[asyncio.Task | None, asyncpg.Connection] | None] = contextvars.ContextVar(
+    "clawtrol_postgres_connection", default=None)
+
+
+class HeldConnection(typing.NamedTuple):
+    """What `Database.connection()` yields on PostgreSQL: the driver's connection, as `databases` names it."""
+
+    raw_connection: asyncpg.Connection
+
+
+async def _fetch(connection: asyncpg.Connection, sql: str, args: list[typing.Any]) -> list[dict[str, typing.Any]]:
+    return [dict(record.items()) for record in await connection.fetch(sql, *args)]
 
 
 class Database:
@@ -98,6 +112,7 @@ class Database:
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
         # SQLite reads outside a transaction go straight to the read-only connection (sqlite_backend.py).
         self._sqlite_pool = self._db._backend._pool if self.dialect == "sqlite" else None
+        self._postgres_pool: asyncpg.Pool | None = None  # asyncpg's pool, once connected
 
     @classmethod
     def open(cls, url: str, *, pool_size: int = 20) -> Database:
@@ -115,6 +130,8 @@ class Database:
             if self.is_sqlite:
                 async with self._db.connection() as conn:
                     await conn.raw_connection.execute("PRAGMA journal_mode = WAL")
+            else:
+                self._postgres_pool = self._db._backend._pool
 
     async def disconnect(self) -> None:
         await self._db.disconnect()
@@ -133,13 +150,18 @@ class Database:
             async with self.transaction():
                 return await self._run(name, params)
         sql, args = statement.bind(params)
-        if self._sqlite_pool is not None and not _in_transaction.get():
+        if self._sqlite_pool is not None:
             with translate_errors():
-                return await self._sqlite_pool.read(sql, args)
-        with translate_errors():
-            async with self._db.connection() as connection:
-                async with connection._query_lock:
+                if not _in_transaction.get():
+                    return await self._sqlite_pool.read(sql, args)
+                async with self._db.connection() as connection:  # the transaction's: the writer
                     return await connection._connection.run_named(sql, args)
+        held = _held.get()
+        with translate_errors():
+            if held is not None and held[0] is asyncio.current_task():
+                return await _fetch(held[1], sql, args)
+            async with self._postgres_connection() as connection:
+                return await _fetch(connection, sql, args)
 
     async def all(self, name: str, /, **params: typing.Any) -> list[dict[str, typing.Any]]:
         return await self._run(name, params)
@@ -168,8 +190,8 @@ class Database:
             # asyncpg's own transaction on the task's pooled connection: `databases`' Transaction leaks the
             # connection (never released to the pool) when BEGIN, COMMIT or ROLLBACK fails on a dead connection.
             with translate_errors():
-                async with self._db.connection() as conn:
-                    async with conn.raw_connection.transaction():
+                async with self._postgres_connection() as connection:
+                    async with connection.transaction():
                         yield
             return
         if _in_transaction.get():
@@ -188,10 +210,50 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[typing.Any]:
-        """Pin one connection for the current task (a request), so its queries share it."""
+        """Pin one connection for the current task (a request), so its queries share it. Yields an object
+        whose `raw_connection` is the driver's connection."""
+        if self.is_sqlite:
+            with translate_errors():
+                async with self._db.connection() as conn:
+                    yield conn
+            return
         with translate_errors():
-            async with self._db.connection() as conn:
-                yield conn
+            async with self._postgres_connection() as connection:
+                yield HeldConnection(connection)
+
+    async def pin(self) -> contextvars.Token | None:
+        """PostgreSQL: take a connection from the pool for the calling task until `unpin`; the task's queries
+        and transactions all run on it (a request pins one in its first hook: app.py). Tasks it starts take
+        their own. Straight from asyncpg's pool: `databases`' per-task wrapper (three locks, a map weakly
+        keyed by task, a counter) cost as much as the pool itself. SQLite: nothing to pin (None)."""
+        if self._postgres_pool is None:
+            if self.is_sqlite:
+                return None
+            raise DatabaseUnavailable("not connected")
+        with translate_errors():
+            connection = await self._postgres_pool.acquire()
+        return _held.set((asyncio.current_task(), connection))
+
+    async def unpin(self, pinned: contextvars.Token | None) -> None:
+        if pinned is None:
+            return
+        _, connection = _held.get()
+        _held.reset(pinned)
+        with translate_errors():
+            await self._postgres_pool.release(connection)
+
+    @contextlib.asynccontextmanager
+    async def _postgres_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """The calling task's connection: the one it pinned, else one pinned for the block."""
+        held = _held.get()
+        if held is not None and held[0] is asyncio.current_task():
+            yield held[1]
+            return
+        pinned = await self.pin()
+        try:
+            yield _held.get()[1]
+        finally:
+            await self.unpin(pinned)
 
     async def ping(self) -> float:
         """Round-trip a trivial query; return milliseconds."""

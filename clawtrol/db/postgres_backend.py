@@ -1,6 +1,7 @@
-"""The `databases` PostgreSQL backend with a fast path for named queries: the statement arrives as `$n` text
-(db/catalog.py) and goes straight to asyncpg, which prepares it once per connection and caches it, instead
-of SQLAlchemy compiling it on every call.
+"""The `databases` PostgreSQL backend: it opens and closes asyncpg's pool. Named queries do not go through
+the library's per-query path: `Database` (db/database.py) sends their `$n` text (db/catalog.py) straight to
+the asyncpg connection the task holds, which prepares each statement once per connection and caches it,
+instead of SQLAlchemy compiling it on every call.
 
 A connection going back to the pool is not reset with asyncpg's default query (`SELECT
 pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`), a round trip after every request: the app
@@ -20,16 +21,7 @@ async def _keep_session(_connection: asyncpg.Connection) -> None:
     """Reset nothing beyond asyncpg's own rollback of an open transaction."""
 
 
-class PostgresConnection(library.PostgresConnection):
-    async def run_named(self, sql: str, args: list[typing.Any]) -> list[dict[str, typing.Any]]:
-        assert self._connection is not None, "Connection is not acquired"
-        return [dict(record.items()) for record in await self._connection.fetch(sql, *args)]
-
-
 class PostgresBackend(library.PostgresBackend):
     def __init__(self, database_url, **options: typing.Any) -> None:
         options.setdefault("reset", _keep_session)
         super().__init__(database_url, **options)
-
-    def connection(self) -> PostgresConnection:
-        return PostgresConnection(self, self._dialect)
