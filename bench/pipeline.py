@@ -6,7 +6,8 @@ Builds the app on a fresh SQLite database with a few tasks, wraps every before-r
 teardown function with a timer, and sends requests through Quart's test client (the same ASGI path
 Hypercorn calls): GET /api/tasks/:id with a bearer token (an agent's call), and GET /api/auth/me with a
 browser's session cookie. Prints, per request kind, the whole request's mean time and each step's mean,
-plus the access-log line Hypercorn builds for every request (clawtrol/access_log.py). The whole request
+plus the two steps outside Quart's hooks: the security headers the ASGI middleware adds (clawtrol/security.py)
+and the access-log line Hypercorn builds for every request (clawtrol/access_log.py). The whole request
 here excludes Hypercorn's HTTP parsing, which bench/bench.py's floor includes; use this table to see which
 step to look at, and bench.py for throughput.
 """
@@ -32,6 +33,7 @@ from bench import SECRET, seed  # noqa: E402
 from clawtrol.access_log import AccessLogger  # noqa: E402
 from clawtrol.app import create_app  # noqa: E402
 from clawtrol.config import load_config  # noqa: E402
+from clawtrol.security import BASE_HEADERS, SecurityHeaders  # noqa: E402
 
 
 def timed(step: str, function, spent: dict[str, float]):
@@ -91,6 +93,7 @@ async def measure(requests: int) -> None:
             print(f"\n{label}: {whole:.0f} µs per request through the test client")
             for step, seconds in sorted(spent.items(), key=lambda item: -item[1]):
                 print(f"  {step:<58} {seconds / requests * 1e6:7.1f} µs")
+    await measure_security_headers(requests)
     logger = AccessLogger.__new__(AccessLogger)
     scope = {"type": "http", "method": "GET", "path": "/api/tasks/x", "http_version": "1.1",
              "client": ("127.0.0.1", 50000)}
@@ -99,6 +102,24 @@ async def measure(requests: int) -> None:
     for _ in range(requests):
         logger.atoms(scope, response, 0.001)
     print(f"\n  {'access log line (AccessLogger.atoms)':<58} {(time.perf_counter() - started) / requests * 1e6:7.1f} µs")
+
+
+async def measure_security_headers(requests: int) -> None:
+    """The middleware around a response that sets three headers of its own."""
+    async def view(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"512"),
+                                (b"date", b"Thu, 03 Dec 2026 12:00:00 GMT")]})
+
+    async def nowhere(message):
+        pass
+    middleware = SecurityHeaders(view, BASE_HEADERS, "/static/")
+    scope = {"type": "http", "path": "/api/tasks/x"}
+    started = time.perf_counter()
+    for _ in range(requests):
+        await middleware(scope, None, nowhere)
+    print(f"\n  {'security headers (SecurityHeaders middleware)':<58} "
+          f"{(time.perf_counter() - started) / requests * 1e6:7.1f} µs")
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import pytest
 from clawtrol import audit
 from clawtrol.audit import Actor
 from clawtrol.db import Database, QueryCatalog, UniqueViolation
+from clawtrol.db import database as database_module
 from clawtrol.db.catalog import parse_file
 from clawtrol.paths import SQL_QUERIES
 from clawtrol.services import services_of
@@ -217,3 +218,47 @@ async def test_sqlite_a_transaction_left_open_by_a_cancelled_request_is_rolled_b
     assert await plain_db.changed("settings.upsert", key="k", value="v", updated_at="t", updated_by=None) == 1
     assert await plain_db.one("settings.get", key="leftover") is None
     assert await plain_db.one("settings.get", key="k") == {"value": "v"}
+
+
+async def test_postgres_a_pinned_task_runs_every_query_on_its_connection_and_gives_it_back(plain_db, monkeypatch):
+    """A request pins one pooled connection (app.py): its reads and its transactions run there, a task it
+    starts takes a connection of its own (two tasks never share one), and unpin returns it to the pool."""
+    if plain_db.is_sqlite:
+        pytest.skip("SQLite keeps its two connections for the process; nothing is pinned")
+    used = []
+    fetch = database_module._fetch
+
+    async def spy(connection, sql, args):
+        used.append(connection)
+        return await fetch(connection, sql, args)
+    monkeypatch.setattr(database_module, "_fetch", spy)
+    pool = plain_db._postgres_pool
+    pinned = await plain_db.pin()
+    try:
+        assert pool.get_idle_size() < pool.get_size()
+        await plain_db.value("health.ping")
+        own = used[-1]
+        async with plain_db.transaction():
+            await plain_db.changed("settings.upsert", key="pinned", value="1", updated_at="t", updated_by=None)
+            async with plain_db.connection() as held:
+                assert held.raw_connection is own
+        await asyncio.create_task(plain_db.value("health.ping"))
+        assert used[1] is own and used[2] is not own
+    finally:
+        await plain_db.unpin(pinned)
+    assert pool.get_idle_size() == pool.get_size()
+    assert (await plain_db.one("settings.get", key="pinned")) == {"value": "1"}
+
+
+async def test_postgres_requests_give_their_connection_back(app, admin):
+    """After any number of requests, every connection the requests took is back in the pool."""
+    db = services_of(app).db
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL only")
+    task = await (await admin.post("/api/tasks", json={"title": "pool"})).get_json()
+    for _ in range(30):
+        assert (await admin.get(f"/api/tasks/{task['id']}")).status_code == 200
+    assert (await admin.get("/api/tasks/missing")).status_code == 404
+    await asyncio.sleep(0.1)  # the live sender's NOTIFY after the POST has finished
+    pool = db._postgres_pool
+    assert pool.get_idle_size() == pool.get_size()
