@@ -87,6 +87,13 @@ _held: contextvars.ContextVar[tuple[asyncio.Task | None, asyncpg.Connection] | N
     "clawtrol_postgres_connection", default=None)
 
 
+class Pinned(typing.NamedTuple):
+    """A task's pinned PostgreSQL connection (`Database.pin`), and how to restore what the task held before."""
+
+    marker: contextvars.Token
+    connection: asyncpg.Connection
+
+
 class HeldConnection(typing.NamedTuple):
     """What `Database.connection()` yields on PostgreSQL: the driver's connection, as `databases` names it."""
 
@@ -221,7 +228,7 @@ class Database:
             async with self._postgres_connection() as connection:
                 yield HeldConnection(connection)
 
-    async def pin(self) -> contextvars.Token | None:
+    async def pin(self) -> Pinned | None:
         """PostgreSQL: take a connection from the pool for the calling task until `unpin`; the task's queries
         and transactions all run on it (a request pins one in its first hook: app.py). Tasks it starts take
         their own. Straight from asyncpg's pool: `databases`' per-task wrapper (three locks, a map weakly
@@ -232,15 +239,16 @@ class Database:
             raise DatabaseUnavailable("not connected")
         with translate_errors():
             connection = await self._postgres_pool.acquire()
-        return _held.set((asyncio.current_task(), connection))
+        return Pinned(_held.set((asyncio.current_task(), connection)), connection)
 
-    async def unpin(self, pinned: contextvars.Token | None) -> None:
+    async def unpin(self, pinned: Pinned | None) -> None:
         if pinned is None:
             return
-        _, connection = _held.get()
-        _held.reset(pinned)
-        with translate_errors():
-            await self._postgres_pool.release(connection)
+        try:
+            _held.reset(pinned.marker)  # raises if unpinned in another context than it was pinned in
+        finally:
+            with translate_errors():
+                await self._postgres_pool.release(pinned.connection)
 
     @contextlib.asynccontextmanager
     async def _postgres_connection(self) -> AsyncIterator[asyncpg.Connection]:
@@ -251,7 +259,7 @@ class Database:
             return
         pinned = await self.pin()
         try:
-            yield _held.get()[1]
+            yield pinned.connection
         finally:
             await self.unpin(pinned)
 
