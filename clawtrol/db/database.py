@@ -57,22 +57,27 @@ class _Databases(databases.Database):
     }
 
 
-@contextlib.contextmanager
-def translate_errors() -> typing.Iterator[None]:
-    try:
-        yield
-    except sqlite3.IntegrityError as exc:
-        if "UNIQUE constraint failed" in str(exc):
+class translate_errors:  # noqa: N801 - used as `with translate_errors():`, like a function
+    """Driver errors as the app's: unique-constraint errors become `UniqueViolation`, lost or unreachable
+    databases `DatabaseUnavailable`. A class, not a generator: it wraps every query."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, traceback) -> bool:
+        if exc is None:
+            return False
+        if isinstance(exc, sqlite3.IntegrityError):
+            if "UNIQUE constraint failed" in str(exc):
+                raise UniqueViolation(str(exc)) from exc
+        elif isinstance(exc, asyncpg.UniqueViolationError):
             raise UniqueViolation(str(exc)) from exc
-        raise
-    except asyncpg.UniqueViolationError as exc:
-        raise UniqueViolation(str(exc)) from exc
-    except sqlite3.OperationalError as exc:
-        if "unable to open database" in str(exc):
-            raise DatabaseUnavailable(str(exc)) from exc
-        raise
-    except _UNAVAILABLE as exc:
-        raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        elif isinstance(exc, sqlite3.OperationalError):
+            if "unable to open database" in str(exc):
+                raise DatabaseUnavailable(str(exc)) from exc
+        elif isinstance(exc, _UNAVAILABLE):
+            raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        return False
 
 
 def dialect_of(url: str) -> str:
