@@ -8,6 +8,7 @@ Each story makes the tasks it needs, so it can also run alone (`-k`).
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -411,4 +412,28 @@ async def test_an_approval_appears_live_for_both_and_the_other_sees_who_decided(
     await expect(hubot.page.locator("[data-pending-approvals]")).to_be_hidden()
     print(f"decision visible to the other person after {(time.monotonic() - started) * 1000:.0f} ms")
     assert ("exec.approval.resolve", {"id": record["id"], "decision": "allow-once"}) in fake_gateway.fake.requests
+    crew.assert_clean()
+
+
+async def test_a_decision_keeps_its_toast_when_the_live_refresh_answers_first(
+        crew: Crew, octocat: Person, fake_gateway: ThreadedGateway):
+    """The decision's own `approval.resolved` event sets off a live refresh of the queue. Here the decision's
+    response is held back until that refresh has had time to answer: the response must still be shown, with its
+    toast (htmx drops a response whose target was replaced meanwhile; hx-sync in approvals/_queue.html)."""
+    await octocat.goto("/approvals", live=True)
+    record = fake_gateway.call(fake_gateway.fake.raise_approval("make deploy", allowedDecisions=["allow-once", "deny"],
+                                                                sessionKey="agent:main:e2e-race"))
+    item = octocat.page.locator(f"#approval-default-{record['id']}")
+    await expect(item).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+
+    async def hold_back(route) -> None:
+        response = await route.fetch()  # the server decides now and publishes the event
+        await asyncio.sleep(1.5)  # the event, the refresh's 500 ms throttle and its round trip fit in this
+        await route.fulfill(response=response)
+    await octocat.page.route("**/decide", hold_back)
+    await item.get_by_role("button", name="Deny").click()
+    await expect(octocat.toast("decision sent to the gateway")).to_be_visible(timeout=LIVE_TIMEOUT_MS + 1_500)
+    await expect(octocat.page.locator(f"#approval-default-{record['id']}")).to_have_count(0)
+    row = octocat.page.locator("#recent-heading ~ .table-wrap tbody tr").first
+    await expect(row).to_contain_text("Deny")
     crew.assert_clean()
